@@ -1,0 +1,44 @@
+"""Shared fixtures. Rule: the pytest process never imports torch, transformers or llamafactory
+(tests/support/llamafactory.py runs them in subprocesses), so TUI tests can check sys.modules.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.llamafactory import (
+    TrainResult,
+    build_tiny_model,
+    tiny_sft_config,
+    train,
+    write_tiny_dataset,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny Qwen2-architecture model and byte-level BPE tokenizer, built on disk once."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny-qwen2")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset_dir(tmp_path_factory):
+    """16 alpaca rows and a dataset_info.json registering them as `tiny_alpaca`."""
+    return write_tiny_dataset(tmp_path_factory.mktemp("tiny-data"))
+
+
+@pytest.fixture(scope="session")
+def tiny_sft_run(tiny_model_dir, tiny_dataset_dir, tmp_path_factory) -> TrainResult:
+    """One real `llamafactory-cli train` of the tiny model for 4 LoRA steps on the CPU."""
+    workdir = tmp_path_factory.mktemp("tiny-run")
+    config = tiny_sft_config(tiny_model_dir, tiny_dataset_dir, workdir / "saves")
+    return train(workdir, config)
+
+
+@pytest.fixture
+def user_config_home(tmp_path, monkeypatch):
+    """An empty XDG config home, so user profiles come from a folder the test controls."""
+    home = tmp_path / "config"
+    home.mkdir()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    return home / "sft-tui"
