@@ -94,6 +94,15 @@ class Architecture:
             return self.attention_bias
         return self.model_type in _QKV_BIAS_BY_DEFAULT
 
+    def shape(self) -> tuple:
+        """What sizes the model, with defaults resolved: two configs with the same shape are
+        the same architecture whatever optional keys they spell out."""
+        return (
+            self.model_type, self.hidden_size, self.num_hidden_layers, self.num_attention_heads,
+            self.num_key_value_heads, self.head_size, self.intermediate_size, self.vocab_size,
+            self.tie_word_embeddings, self.has_qkv_bias,
+        )
+
     def linear_layers(self) -> list[LinearLayer]:
         """The transformer's linear layers: what `lora_target: all` adapts."""
         h, n = self.hidden_size, self.num_hidden_layers
@@ -228,7 +237,7 @@ def read_local_model(path: Path, profiles: ProfileSet) -> ModelInfo:
 
 def _template_for(architecture: Architecture, profiles: ProfileSet) -> tuple[str | None, str | None]:
     for profile in profiles.of("models"):
-        if Architecture.from_config(profile.data["architecture"]) == architecture:
+        if Architecture.from_config(profile.data["architecture"]).shape() == architecture.shape():
             return profile.data["template"], profile.name
     return _TEMPLATE_BY_MODEL_TYPE.get(architecture.model_type), None
 
