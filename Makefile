@@ -8,7 +8,7 @@ run: $(VENV)/.app-ready
 	$(VENV)/bin/sft-tui $(ARGS)
 
 test: $(VENV)/.test-ready
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -v $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-ready
 	$(VENV)/bin/python bench/startup.py
