@@ -26,6 +26,10 @@ def print_json(value) -> None:
     print(text, flush=True)
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _yes(flag: bool) -> str:
     return "yes" if flag else "-"
 
@@ -164,10 +168,9 @@ def print_validation(report) -> None:
     print()
     for f in report.files:
         errors = f.error_count
-        warnings = f.problem_count - errors
         split = f" [{f.split}]" if f.split else ""
-        print(f"{f.path}{split}: {f.format} ({f.format_source}); {f.rows} rows, {f.valid_rows} valid; "
-              f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}")
+        print(f"{f.path}{split}: {f.format} ({f.format_source}); {plural(f.rows, 'row')}, {f.valid_rows} valid; "
+              f"{plural(errors, 'error')}, {plural(f.problem_count - errors, 'warning')}")
     data = report.to_json()
     stats = data["stats"]
     if stats["splits"]:
@@ -185,7 +188,7 @@ def print_validation(report) -> None:
         print(f"  {part:<9}" + "".join(f"{lengths[part][c]:>8}" for c in columns))
     cutoff = stats["cutoff"]
     print(f"\nRecommended cutoff_len: {cutoff['cutoff_len']} (smallest multiple of 256 covering p99 of rows; "
-          f"truncates {cutoff['rows_truncated']} row{'s' * (cutoff['rows_truncated'] != 1)}). "
+          f"truncates {plural(cutoff['rows_truncated'], 'row')}). "
           f"LLaMA-Factory's default 2048 truncates {cutoff['rows_truncated_at_default_2048']}.")
 
 

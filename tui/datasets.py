@@ -10,7 +10,9 @@ whole, as LLaMA-Factory does.
 
 from __future__ import annotations
 
+import heapq
 import re
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -28,7 +30,7 @@ DETECT_ROWS = 50  # rows read to detect a file's format
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 DEFAULT_MAX_ERRORS = 100
 SPLIT_OF_STEM = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "eval": "val", "test": "test"}
-_MASK64 = (1 << 64) - 1
+_LINE_MASK = (1 << 40) - 1
 _BOM = b"\xef\xbb\xbf"
 
 # Every problem kind, its severity, and what LLaMA-Factory does with such a row.
@@ -325,24 +327,39 @@ def _array_element_lines(data: bytes) -> list[int]:
 
 
 class _Seen:
-    """Prompt and response hashes of every valid row so far, across files: duplicates and
-    conflicts without keeping rows. One int per row packs (file, line, response hash)."""
+    """Every valid row's prompt hash, response hash and place, in flat arrays (24 bytes a row,
+    not a dict entry's ~110), split in buckets by hash (_FileValidator._record appends). Duplicates (same prompt and
+    response) and conflicts (same prompt, other response) are found bucket by bucket at the
+    end, each bucket with a small dict, so memory stays flat whatever the file size."""
+
+    BUCKETS = 256
 
     def __init__(self):
-        self.by_prompt: dict[int, int] = {}
         self.files: list[Path] = []
+        # Per bucket, triples laid flat: prompt hash, response hash, file << 40 | line.
+        self.buckets = [array("q") for _ in range(self.BUCKETS)]
 
-    def check(self, file_index: int, line: int, prompt_key: int, response_key: int) -> tuple[str, str] | None:
-        packed = self.by_prompt.get(prompt_key)
-        if packed is None:
-            self.by_prompt[prompt_key] = (file_index << 96) | (line << 64) | (response_key & _MASK64)
-            return None
-        where = self._where(packed >> 96, (packed >> 64) & 0xFFFFFFFF, file_index)
-        if packed & _MASK64 == response_key & _MASK64:
-            return "duplicate", f"same prompt and response as {where}"
-        return "conflict", f"same prompt as {where} with a different response"
+    def findings(self) -> Iterator[tuple[int, int, str, str]]:
+        """(file index, line, kind, message) for every row that repeats an earlier prompt."""
+        for bucket in self.buckets:
+            prompts = bucket[0::3]
+            if len(set(prompts)) == len(prompts):
+                continue  # the common case, decided in C: no prompt repeats in this bucket
+            responses, places = bucket[1::3], bucket[2::3]
+            first: dict[int, int] = {}
+            for i, prompt in enumerate(prompts):
+                j = first.setdefault(prompt, i)
+                if j == i:
+                    continue
+                file_index, line = places[i] >> 40, places[i] & _LINE_MASK
+                where = self._where(places[j], file_index)
+                if responses[j] == responses[i]:
+                    yield file_index, line, "duplicate", f"same prompt and response as {where}"
+                else:
+                    yield file_index, line, "conflict", f"same prompt as {where} with a different response"
 
-    def _where(self, first_file: int, first_line: int, file_index: int) -> str:
+    def _where(self, place: int, file_index: int) -> str:
+        first_file, first_line = place >> 40, place & _LINE_MASK
         return f"line {first_line}" if first_file == file_index else f"{self.files[first_file]}:{first_line}"
 
 
@@ -354,6 +371,7 @@ class _FileValidator:
         self.check_mixed = check_mixed
         self.custom = spec != DEFAULT_SPECS[spec.formatting]
         self.plain_alpaca = spec.formatting == "alpaca" and not self.custom
+        self.place_base = file_index << 40
         # Standard keys not yet seen in a valid row; checked per row until all are found.
         self.unseen = set() if self.custom else set(spec.columns.values())
         schema_format = "sharegpt" if self.custom and spec.formatting != "alpaca" else spec.formatting
@@ -375,27 +393,33 @@ class _FileValidator:
         if len(self.report.problems) < self.max_errors:
             self.report.problems.append(Problem(line, pointer, kind, message))
 
-    # The per-row entry point: `raw` is the row's bytes (JSONL) or None (already parsed).
-    def check_line(self, line: int, raw: bytes) -> None:
-        if not raw or raw.isspace():
-            return
-        self.report.rows += 1
-        if len(raw) > self.max_line_bytes:
-            self.add(line, "", "line_too_long", f"line is {len(raw) / (1 << 20):.1f} MiB (limit {self.max_line_bytes / (1 << 20):.1f} MiB)")
-        try:
-            row = orjson.loads(raw)
-        except orjson.JSONDecodeError as err:
+    def check_lines(self, first_line: int, lines: list[bytes]) -> None:
+        """A chunk of JSONL lines, numbered from `first_line`: the hot loop."""
+        loads, decode_error = orjson.loads, orjson.JSONDecodeError
+        report, max_line_bytes, plain_alpaca = self.report, self.max_line_bytes, self.plain_alpaca
+        for line, raw in enumerate(lines, first_line):
+            if not raw or raw.isspace():
+                continue
+            report.rows += 1
+            if len(raw) > max_line_bytes:
+                self.add(line, "", "line_too_long", f"line is {len(raw) / (1 << 20):.1f} MiB (limit {max_line_bytes / (1 << 20):.1f} MiB)")
             try:
-                raw.decode("utf-8")
-            except UnicodeDecodeError as bad:
-                self.add(line, "", "invalid_utf8", f"invalid UTF-8 at byte {bad.start + 1} of the line")
-                return
-            self.add(line, "", "invalid_json", f"not valid JSON: {_json_error_text(err)}")
+                row = loads(raw)
+            except decode_error as err:
+                self._unparsable(line, raw, err)
+                continue
+            if plain_alpaca and type(row) is dict and "conversations" not in row and "messages" not in row:
+                self._check_alpaca(line, row)  # what check_row would do, one call shorter
+            else:
+                self.check_row(line, row)
+
+    def _unparsable(self, line: int, raw: bytes, err: orjson.JSONDecodeError) -> None:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            self.add(line, "", "invalid_utf8", f"invalid UTF-8 at byte {bad.start + 1} of the line")
             return
-        if self.plain_alpaca and type(row) is dict and "conversations" not in row and "messages" not in row:
-            self._check_alpaca(line, row)  # what check_row would do, one call shorter
-        else:
-            self.check_row(line, row)
+        self.add(line, "", "invalid_json", f"not valid JSON: {_json_error_text(err)}")
 
     def check_row(self, line: int | None, row) -> None:
         if type(row) is not dict:
@@ -445,14 +469,15 @@ class _FileValidator:
             self.add(line, names.pointer("/instruction") if names else "/instruction", "empty_prompt", "instruction and input are both empty")
         history_key = tuple(map(tuple, history)) if history else ()
         self._record(line, hash((instruction, query, system, history_key)), hash(response))
-        if self.lengths.exact:
+        lengths = self.lengths
+        if lengths.exact:
             turns = [p for pair in history for p in pair] if history else []
-            self.lengths.add_texts("\n".join([system, *turns, instruction, query]), response)
+            lengths.add_texts("\n".join([system, *turns, instruction, query]), response)
         else:
-            prompt_bytes = text_bytes(instruction) + text_bytes(query) + text_bytes(system)
+            prompt_bytes = text_bytes(instruction) + text_bytes(query) + (text_bytes(system) if system else 0)
             if history:
                 prompt_bytes += sum(text_bytes(a) + text_bytes(b) for a, b in history)
-            self.lengths.add_bytes(prompt_bytes, text_bytes(response))
+            lengths.add_bytes(prompt_bytes, text_bytes(response))
 
     def _check_messages(self, line, row) -> None:
         messages_key = self.messages_key
@@ -537,9 +562,8 @@ class _FileValidator:
         return " or ".join(names)
 
     def _record(self, line, prompt_key: int, response_key: int) -> None:
-        said = self.seen.check(self.file_index, line or 0, prompt_key, response_key)
-        if said:
-            self.add(line, "", *said)
+        # _Seen.add, inlined: this runs once per row.
+        self.seen.buckets[prompt_key & 255].extend((prompt_key, response_key, self.place_base | (line or 0)))
 
 
 def _blank(text: str) -> bool:  # no copy, unlike strip()
@@ -666,10 +690,8 @@ def validate_file(path: Path, *, fmt: str = "auto", spec: FormatSpec | None = No
     checker = _FileValidator(report, spec, seen, len(seen.files) - 1, lengths, max_errors, max_line_bytes,
                              check_mixed=spec == DEFAULT_SPECS[spec.formatting])
     if kind == "jsonl":
-        check_line = checker.check_line
         for first_line, lines in _jsonl_chunks(path, progress):
-            for line, raw in enumerate(lines, first_line):
-                check_line(line, raw)
+            checker.check_lines(first_line, lines)
     else:
         _validate_array(path, checker, progress)
     return report
@@ -743,4 +765,23 @@ def validate_paths(paths: list[Path], *, fmt: str = "auto", spec: FormatSpec | N
                                          max_line_bytes=max_line_bytes, progress=progress))
         except DatasetFileError as err:
             file_errors.append(str(err))
+    _add_repeats(reports, seen, max_errors)
     return ValidationReport(reports, file_errors, lengths)
+
+
+def _add_repeats(reports: list[FileReport], seen: _Seen, max_errors: int) -> None:
+    """Duplicates and conflicts join each file's problems, which stay the first `max_errors`
+    by line: the listed stream problems are the first ones, so merging keeps that true."""
+    earliest: dict[int, list] = {}  # per file, a max-heap (by -line) of its first repeats
+    for file_index, line, kind, message in seen.findings():
+        counts = reports[file_index].counts
+        counts[kind] = counts.get(kind, 0) + 1
+        heap = earliest.setdefault(file_index, [])
+        if len(heap) < max_errors:
+            heapq.heappush(heap, (-line, kind, message))
+        elif -line > heap[0][0]:
+            heapq.heapreplace(heap, (-line, kind, message))
+    for file_index, heap in earliest.items():
+        report = reports[file_index]
+        found = [Problem(-neg_line, "", kind, message) for neg_line, kind, message in heap]
+        report.problems = sorted(report.problems + found, key=lambda p: p.line or 0)[:max_errors]
