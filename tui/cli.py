@@ -226,6 +226,71 @@ def cmd_validate(args) -> int:
     return EXIT_PROBLEMS if report.has_errors else EXIT_OK
 
 
+# --- plan --------------------------------------------------------------------------------------
+
+BAR_PARTS = (("weights", "W"), ("trainable", "T"), ("gradients", "T"), ("optimizer", "T"),
+             ("activations", "A"), ("logits", "L"), ("overhead", "O"))
+BAR_WIDTH = 60
+
+
+def memory_bar(breakdown: dict, capacity: float) -> str:
+    """The breakdown as one line of letters against the device's capacity ('.' is free)."""
+    scale = max(capacity, sum(breakdown.values()))
+    cells = "".join(letter * round(breakdown[key] / scale * BAR_WIDTH) for key, letter in BAR_PARTS)
+    cells = cells[:BAR_WIDTH].ljust(round(capacity / scale * BAR_WIDTH), ".")
+    return f"[{cells.ljust(BAR_WIDTH)}]"
+
+
+def print_plan(plan, request) -> None:
+    est = plan.estimate
+    devices = request.devices
+    where = (f"{plan.n_gpus} x {devices[0].name}" if devices[0].vendor != "cpu" else devices[0].name)
+    nodes = f" x {plan.nodes} nodes" if plan.nodes > 1 else ""
+    print(f"Plan: {request.model.model_name_or_path} on {where}{nodes} ({plan.capacity_gib:.1f} GiB per device), recipe {plan.recipe}")
+    usable = plan.capacity_gib * (1 - 0.06)
+    verdict = "fits" if plan.fits else "DOES NOT FIT"
+    print(f"\nPeak memory per device: {est.per_device_gib:.1f} GiB of {usable:.1f} usable: {verdict}")
+    print("  " + memory_bar(est.breakdown, plan.capacity_gib))
+    print("  W weights  T trainable, gradients, optimizer  A activations  L logits  O overhead  . free")
+    print("  " + "  ".join(f"{k} {v:.2f}" for k, v in est.breakdown.items()) + " (GiB)")
+    if est.cpu_offload_gib:
+        print(f"  CPU RAM for offloaded states: {est.cpu_offload_gib:.1f} GiB")
+    print(f"  sequence length estimated: {plan.seq_len_source}")
+    print("\nSettings:")
+    width = max(len(k) for k in plan.settings)
+    for key, value in plan.settings.items():
+        reason = plan.reasons.get(key)
+        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        print(f"  {key:<{width}}  {shown:<14} {reason.kind:<7} {reason.text}" if reason else f"  {key:<{width}}  {shown}")
+    recipe_reason = plan.reasons["recipe"]
+    print(f"\nRecipe: {plan.recipe} ({recipe_reason.kind}: {recipe_reason.text})")
+    if plan.steps is not None:
+        print(f"Optimizer steps: {plan.steps}")
+    for warning in plan.warnings:
+        print(f"warning: {warning}")
+    if plan.suggestions:
+        print("What would fit:")
+        for suggestion in plan.suggestions:
+            print(f"  - {suggestion}")
+
+
+def cmd_plan(args) -> int:
+    from tui.planner import plan as make_plan
+    from tui.requests import RequestError, build_request, parse_overrides
+
+    try:
+        request, report = build_request(args.hardware, args.model, args.dataset, args.recipe,
+                                        parse_overrides(args.set or []), args.gpus, args.nodes)
+        result = make_plan(request)
+    except (RequestError, ValueError) as err:
+        raise UserError(str(err)) from None
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print_plan(result, request)
+    return EXIT_OK if result.fits else EXIT_PROBLEMS
+
+
 # --- the parser --------------------------------------------------------------------------------
 
 
@@ -260,6 +325,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-errors", type=int, default=100, metavar="N", help="problems listed per file (all are counted)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="recommend LLaMA-Factory settings that fit the hardware, with reasons",
+                       description="Exit status: 0 the plan fits, 1 nothing fits (the closest plan is shown, "
+                       "with what would fit), 2 bad input.")
+    p.add_argument("--hardware", default="detected", metavar="NAME|detected", help="a hardware profile, or this machine (default)")
+    p.add_argument("--gpus", type=int, metavar="N", help="GPUs per node (default: the profile's, or all detected)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N", help="nodes, for multi-node plans")
+    p.add_argument("--model", required=True, metavar="NAME|PATH", help="a model profile, a hub id, or a local model directory")
+    p.add_argument("--dataset", nargs="+", metavar="PATH", help="dataset files or directories (validated for row counts and lengths)")
+    p.add_argument("--recipe", metavar="NAME", help="a recipe (default: chosen from the dataset size)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (LLaMA-Factory's name); repeatable")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=cmd_plan)
     return parser
 
 
