@@ -247,7 +247,7 @@ def print_plan(plan, request) -> None:
     where = (f"{plan.n_gpus} x {devices[0].name}" if devices[0].vendor != "cpu" else devices[0].name)
     nodes = f" x {plan.nodes} nodes" if plan.nodes > 1 else ""
     print(f"Plan: {request.model.model_name_or_path} on {where}{nodes} ({plan.capacity_gib:.1f} GiB per device), recipe {plan.recipe}")
-    usable = plan.capacity_gib * (1 - 0.06)
+    usable = plan.to_json()["estimate"]["usable_gib"]
     verdict = "fits" if plan.fits else "DOES NOT FIT"
     print(f"\nPeak memory per device: {est.per_device_gib:.1f} GiB of {usable:.1f} usable: {verdict}")
     print("  " + memory_bar(est.breakdown, plan.capacity_gib))

@@ -332,7 +332,9 @@ def decide_memory(d: _Decisions, request: PlanRequest, base: TrainingShape, capa
         d.decide("quantization_bit", quant, "fitted",
                  f"{precision} weights leave no room in {capacity:.1f} GiB{sharded}{tried}: {quant}-bit bitsandbytes", rule)
         d.decide("quantization_method", "bnb", "forced", "bitsandbytes: LLaMA-Factory's on-the-fly quantization", rule)
-    if batch == per_device:
+    if not found and not user_batch:
+        text = "one row per step: the closest plan, and even it does not fit"
+    elif batch == per_device:
         text = f"{_plural(batch, 'row')} per device already reaches the recipe's effective batch of {effective_batch} over {_plural(n_total, 'device')}"
     else:
         text = (f"the largest that fits under the {SAFETY_MARGIN:.0%} safety margin ({est.per_device_gib:.1f} of {capacity:.1f} GiB) "
