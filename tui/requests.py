@@ -5,6 +5,7 @@ planner; the CLI and the app both call it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -24,8 +25,8 @@ def parse_overrides(pairs: list[str]) -> dict:
     overrides = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise RequestError(f"--set {pair!r}: expected KEY=VALUE")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
+            raise RequestError(f"--set {pair!r}: expected KEY=VALUE with a LLaMA-Factory argument name as KEY")
         value = yaml.safe_load(text) if text.strip() else None
         if isinstance(value, str):
             try:
