@@ -427,6 +427,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", metavar="PATH", help="the training environment's python (default: the one behind llamafactory-cli)")
     p.add_argument("--json", action="store_true", help="print {ok, problems} as JSON")
     p.set_defaults(func=cmd_check)
+
+    from tui.cli_runs import add_run_parsers
+
+    add_run_parsers(sub)
     return parser
 
 

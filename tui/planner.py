@@ -2,7 +2,7 @@
 
 Each setting is decided in one named rule (a `decide_*` function below) with a reason of one
 kind: `forced` (hardware or physics), `fitted` (chosen to fit memory), `recipe`, `user` (set
-with --set) or `default`, and a sentence. The reason names its rule, so `grep` finds the code.
+with --set), `retry` (changed after a run ran out of memory: `oom_fix`) or `default`, and a sentence. The reason names its rule, so `grep` finds the code.
 Settings use LLaMA-Factory's own argument names. Pure: no I/O.
 """
 
@@ -121,19 +121,25 @@ class PlanRequest:
     data: DataFacts | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     nodes: int = 1
+    fixes: dict[str, tuple[Any, str]] = field(default_factory=dict)  # key -> (value, why): oom_fix's
 
 
 class _Decisions:
     """Collects settings and reasons; a user's --set value wins over every rule, and its
     reason still says what sft-tui would have chosen and why."""
 
-    def __init__(self, overrides: dict[str, Any]):
-        self.overrides = overrides
+    def __init__(self, overrides: dict[str, Any], fixes: dict[str, tuple[Any, str]] | None = None):
+        self.fixes = fixes or {}
+        # A fix acts as an override in every rule; only its reason differs.
+        self.overrides = overrides | {key: value for key, (value, _) in self.fixes.items()}
         self.settings: dict[str, Any] = {}
         self.reasons: dict[str, Reason] = {}
 
     def decide(self, key: str, value, kind: str, text: str, rule: str):
-        if key in self.overrides:
+        if key in self.fixes:
+            value, why = self.fixes[key]
+            text, kind = why, "retry"
+        elif key in self.overrides:
             text = f"set by you with --set; sft-tui would choose {_show(value)}: {text}"
             value, kind = self.overrides[key], "user"
         self.settings[key] = value
@@ -418,7 +424,7 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
     if recipe_name not in request.recipes:
         raise ValueError(f"unknown recipe {recipe_name!r} (known: {', '.join(sorted(request.recipes))})")
     recipe = request.recipes[recipe_name]
-    d = _Decisions(request.overrides)
+    d = _Decisions(request.overrides, request.fixes)
     model = request.model
     d.decide("model_name_or_path", model.model_name_or_path, "user", f"model {model.name}", "plan")
     d.decide("template", model.template, "default", f"LLaMA-Factory's chat template for {model.name}", "plan")
@@ -517,3 +523,28 @@ def what_would_fit(request: PlanRequest, shape: TrainingShape, capacity: float) 
         suggestions.append("hardware with bitsandbytes support, for 4-bit QLoRA")
     suggestions.append("a smaller model")
     return suggestions
+
+
+def oom_fix(settings: dict, bitsandbytes: bool, run_id: str) -> dict[str, tuple[Any, str]] | None:
+    """What to change after a run ran out of memory, in the order that costs least: halve the
+    micro-batch (accumulation doubles, so the effective batch stays), then 4-bit weights (LoRA
+    with bitsandbytes only), then halve cutoff_len (longer rows are truncated). None when
+    nothing is left to shrink."""
+    rule = "oom_fix"
+    batch = int(settings.get("per_device_train_batch_size") or 1)
+    accumulation = int(settings.get("gradient_accumulation_steps") or 1)
+    if batch > 1:
+        return {"per_device_train_batch_size": (batch // 2, f"run {run_id} ran out of memory with {batch} rows per step: "
+                                                f"halved ({rule})"),
+                "gradient_accumulation_steps": (accumulation * 2, f"doubled with the halved micro-batch after run {run_id} "
+                                                f"ran out of memory: the effective batch stays the same ({rule})")}
+    if settings.get("finetuning_type", "lora") == "lora" and not settings.get("quantization_bit") and bitsandbytes:
+        return {"quantization_bit": (4, f"run {run_id} ran out of memory at one row per step: 4-bit bitsandbytes "
+                                     f"weights (QLoRA) ({rule})"),
+                "quantization_method": ("bnb", f"4-bit through bitsandbytes ({rule})")}
+    cutoff = int(settings.get("cutoff_len") or LLAMAFACTORY_DEFAULT_CUTOFF)
+    if cutoff > 256:
+        return {"cutoff_len": (cutoff // 2, f"run {run_id} ran out of memory at one row per step"
+                               f"{' in 4-bit' if settings.get('quantization_bit') else ''}: cutoff halved to "
+                               f"{cutoff // 2}, longer rows are truncated ({rule})")}
+    return None

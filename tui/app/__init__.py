@@ -1,8 +1,8 @@
-"""The Textual wizard. Only this package imports Textual."""
+"""The Textual app. Imported only when the wizard or the monitor screen opens."""
 
 
-def run_app() -> int:
+def run_app(monitor=None) -> int:
     from tui.app.main import SftTuiApp
 
-    SftTuiApp().run()
+    SftTuiApp(monitor=monitor).run()
     return 0
