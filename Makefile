@@ -12,6 +12,8 @@ test: $(VENV)/.test-ready
 
 bench: $(VENV)/.test-ready
 	$(VENV)/bin/python bench/startup.py
+	$(VENV)/bin/python bench/validate_throughput.py
+	$(VENV)/bin/python bench/follow_log.py
 
 $(VENV)/.app-ready: pyproject.toml scripts/setup_env.sh
 	bash scripts/setup_env.sh app

@@ -16,3 +16,10 @@ def test_memory_accuracy_harness_runs_a_real_case_on_the_cpu(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "tiny-qwen2" in done.stdout and "estimate" in done.stdout
     assert "measured n/a (no GPU" in done.stdout or "measured" in done.stdout
+
+
+def test_follow_log_harness_runs_small(tmp_path):
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "follow_log.py"), "--size-gb", "0.01", "--rate", "500",
+                           "--seconds", "1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "last 40 lines" in done.stdout and "follower CPU" in done.stdout and "lag from write" in done.stdout

@@ -10,6 +10,7 @@ import pytest
 from tui.trainlog import Follower, LogTail, last_lines, parse_metric_dict, tail_offset
 
 LOGS = Path(__file__).parent / "data" / "logs"
+BANNER = "[INFO|trainer.py:1478] 2026-11-22 18:15:19,508 >>   Total optimization steps = 4\n"
 
 
 def follow_recorded(tmp_path: Path, name: str, exit_code: int = 1):
@@ -95,12 +96,12 @@ def test_a_truncated_file_is_read_again_from_the_start(tmp_path):
     rows = [{"current_steps": i, "total_steps": 4, "loss": 5.0 - i, "lr": 1e-4, "epoch": i / 4} for i in (1, 2, 3)]
     jsonl = out / "trainer_log.jsonl"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    (run_dir / "train.log").write_text("x" * 500 + "\n")
+    (run_dir / "train.log").write_text("x" * 500 + "\n" + BANNER)
     follower = Follower(run_dir, out)
     assert [e.data["loss"] for e in follower.poll() if e.kind == "metrics"] == [4.0, 3.0, 2.0]
     # overwrite_output_dir on a restart: both files start again, shorter than before
     jsonl.write_text(json.dumps(rows[0]) + "\n")
-    (run_dir / "train.log").write_text("restarted\n")
+    (run_dir / "train.log").write_text("restarted\n" + BANNER)
     events = follower.poll()
     assert events[0].kind == "restarted"
     assert [e.data["loss"] for e in events if e.kind == "metrics"] == [4.0]
@@ -110,7 +111,7 @@ def test_trainer_log_is_the_source_of_numbers_and_the_console_adds_grad_norm(tmp
     run_dir, out = tmp_path / "run", tmp_path / "out"
     run_dir.mkdir()
     out.mkdir()
-    (run_dir / "train.log").write_text("{'loss': '6.256', 'grad_norm': '1.228', 'learning_rate': '0', 'epoch': '0.25'}\n")
+    (run_dir / "train.log").write_text(BANNER + "{'loss': '6.256', 'grad_norm': '1.228', 'learning_rate': '0', 'epoch': '0.25'}\n")
     (out / "trainer_log.jsonl").write_text(json.dumps(
         {"current_steps": 1, "total_steps": 8, "loss": 6.256377696990967, "lr": 0.0, "epoch": 0.25}) + "\n")
     metrics = [e for e in Follower(run_dir, out).poll() if e.kind == "metrics"]
@@ -127,3 +128,19 @@ def test_tail_offset_reads_only_the_end_of_a_big_file(tmp_path):
     assert path.read_bytes()[offset:] == b"line 199997\nline 199998\nline 199999\n"
     assert last_lines(path, 2) == ["line 199998", "line 199999"]
     assert tail_offset(path, 10**7) == 0
+
+
+def test_a_previous_runs_trainer_log_is_not_read_before_training_starts(tmp_path):
+    run_dir, out = tmp_path / "run", tmp_path / "out"
+    run_dir.mkdir()
+    out.mkdir()
+    (out / "trainer_log.jsonl").write_text(json.dumps({"current_steps": 9, "total_steps": 9, "loss": 1.0}) + "\n")
+    (run_dir / "train.log").write_text("loading the model\n")
+    follower = Follower(run_dir, out)
+    assert [e.kind for e in follower.poll()] == ["line"]
+    # LLaMA-Factory deletes the old file (overwrite_output_dir), then training starts and logs
+    (out / "trainer_log.jsonl").write_text(json.dumps({"current_steps": 1, "total_steps": 4, "loss": 5.0}) + "\n")
+    with open(run_dir / "train.log", "a") as f:
+        f.write(BANNER)
+    events = follower.poll()
+    assert [(e.kind, e.data.get("loss")) for e in events if e.kind != "line"] == [("started", None), ("metrics", 5.0)]

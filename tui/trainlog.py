@@ -214,6 +214,8 @@ class Follower:
         self.jsonl = LogTail(self.output_dir / TRAINER_LOG) if self.output_dir else None
         self.use_console_metrics = self.output_dir is None or not self.output_dir.is_dir()
         self._reset_state()
+        if train_log_offset:
+            self.started = True  # opened at the tail of a long log: its banner is behind us
 
     def _reset_state(self) -> None:
         self.total_steps: int | None = None
@@ -236,19 +238,33 @@ class Follower:
     # The public surface: poll(), then the summary attributes above.
 
     def poll(self) -> list[Event]:
-        events: list[Event] = []
+        # Both files are read before either is parsed, and trainer_log.jsonl's rows go first: the
+        # console's summary lines (checkpoint saved, train metrics) come after the steps they close.
+        # trainer_log.jsonl is read only once the console shows training started: until then the
+        # file may be a previous run's, which LLaMA-Factory deletes before training begins.
         lines = self.console.read_lines()
+        events: list[Event] = []
         if self.console.truncated:
             self._reset_state()
             events.append(Event("restarted", text="train.log was rewritten: the run was started again"))
+        before_rows: list[str] = []
+        if not self.started:
+            banner = next((i for i, line in enumerate(lines) if "Total optimization" in line and TOTAL_STEPS.search(line)), None)
+            if banner is not None:
+                before_rows, lines = lines[:banner + 1], lines[banner + 1:]
+                for line in before_rows:
+                    events.extend(self._console_line(line))
+        read_jsonl = self.jsonl is not None and not self.use_console_metrics and self.started
+        rows = self.jsonl.read_lines() if read_jsonl else []
+        if self.jsonl is not None and self.jsonl.truncated:
+            self.step = 0
+        for line in lines:  # grad_norm is only on the console; harvest it before the rows need it
+            if line.startswith("{'") and "grad_norm" in line:
+                self._console_metrics(line.strip())
+        for row in rows:
+            events.extend(self._jsonl_row(row))
         for line in lines:
             events.extend(self._console_line(line))
-        if self.jsonl is not None and not self.use_console_metrics:
-            rows = self.jsonl.read_lines()
-            if self.jsonl.truncated:
-                self.step = 0
-            for row in rows:
-                events.extend(self._jsonl_row(row))
         return events
 
     def _console_line(self, line: str) -> list[Event]:

@@ -73,11 +73,12 @@ def plain_line(event: Event, gpus=None) -> str | None:
     data = event.data
     if event.kind in ("progress", "metrics") and not data.get("final"):
         parts = [f"step {data['current_steps']}/{data['total_steps'] or '?'}"]
-        if isinstance(data.get("loss"), (int, float)):
+        # a progress line says where training is; only a metrics line has numbers of its own step
+        if event.kind == "metrics" and isinstance(data.get("loss"), (int, float)):
             parts.append(f"loss {data['loss']:.4f}")
         if isinstance(data.get("eval_loss"), (int, float)):
             parts.append(f"eval_loss {data['eval_loss']:.4f}")
-        if isinstance(data.get("lr"), (int, float)):
+        if event.kind == "metrics" and isinstance(data.get("lr"), (int, float)):
             parts.append(f"lr {data['lr']:.2e}")
         parts.append(f"ETA {format_duration(data.get('remaining'))}")
         for sample in gpus or []:
