@@ -785,3 +785,21 @@ def _add_repeats(reports: list[FileReport], seen: _Seen, max_errors: int) -> Non
         report = reports[file_index]
         found = [Problem(-neg_line, "", kind, message) for neg_line, kind, message in heap]
         report.problems = sorted(report.problems + found, key=lambda p: p.line or 0)[:max_errors]
+
+
+def copy_without_error_rows(source: Path, target: Path) -> int:
+    """Write `target`: the JSONL file `source` without the rows that have errors (the wizard's
+    "drop the rows with errors", confirmed by the user). The source is never touched. Returns how
+    many rows were left out (0: nothing written)."""
+    report = validate_paths([source], max_errors=10**9)
+    bad = {p.line for f in report.files for p in f.problems if p.severity == "error" and p.line}
+    if not bad:
+        return 0
+    if source.suffix != ".jsonl":
+        raise DatasetFileError(f"{source}: rows can only be dropped from JSONL files; fix the errors instead")
+    from tui.bundle import atomic_write
+
+    with open(source, encoding="utf-8", errors="replace") as f:
+        kept = [line for number, line in enumerate(f, start=1) if number not in bad]
+    atomic_write(target, "".join(kept))
+    return len(bad)

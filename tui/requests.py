@@ -56,10 +56,13 @@ def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
 
 def build_request(hardware: str, model: str, datasets: list[str] | None = None, recipe: str | None = None,
                   overrides: dict | None = None, gpus: int | None = None, nodes: int = 1,
-                  profiles: ProfileSet | None = None):
-    """(PlanRequest, validation report or None)."""
+                  profiles: ProfileSet | None = None, report=None, devices=None):
+    """(PlanRequest, validation report or None). A `report` already made (the wizard validates
+    with a progress bar) is used instead of validating `datasets` again; `devices` chosen in the
+    wizard are used instead of `hardware`'s."""
     profiles = profiles or load_profiles()
-    devices, _ = pick_devices(hardware, gpus, profiles)
+    if devices is None:
+        devices, _ = pick_devices(hardware, gpus, profiles)
     try:
         model_info = resolve_model(model, profiles)
     except ModelError as err:
@@ -67,11 +70,12 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
     recipes = {p.name: p.data for p in profiles.of("recipes")}
     if recipe and recipe not in recipes:
         raise RequestError(f"unknown recipe {recipe!r}: one of {', '.join(sorted(recipes))}")
-    report = data = None
-    if datasets:
+    data = None
+    if report is None and datasets:
         from tui.datasets import validate_paths
 
         report = validate_paths([Path(p) for p in datasets])
+    if report is not None:
         if report.file_errors:
             raise RequestError("; ".join(report.file_errors))
         data = DataFacts.from_report(report)

@@ -1,4 +1,4 @@
-"""Where sft-tui's data folders are: `templates/`, `schemas/`, `profiles/`.
+"""Where sft-tui's data folders are: `templates/`, `schemas/`, `profiles/`, `samples/` (the demo's data).
 
 In a source checkout (editable install) they sit at the top of the repository, beside `tui/`;
 in a wheel they are shipped inside the package as `tui/_data/<name>` (see pyproject.toml).
@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
-DATA_FOLDERS = ("templates", "schemas", "profiles")
+DATA_FOLDERS = ("templates", "schemas", "profiles", "samples")
 
 
 @cache

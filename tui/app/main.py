@@ -1,65 +1,118 @@
-"""The sft-tui Textual app. For now: the Hardware step of the wizard (issue #7 builds the rest).
+"""The sft-tui Textual app: the wizard (tui.app.wizard) or, for `sft-tui monitor RUN_DIR`, the
+monitor screen alone (tui.app.monitor).
 
-Detection runs in a thread worker and posts its result; the screen only reacts.
+Keys: ctrl+n / ctrl+b next and previous step (or click the step bar), ctrl+p the command
+palette, q quit (the run, if any, goes on). Nothing here imports torch, transformers or
+llamafactory; every slow call runs in a thread worker.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import Footer, Header, TabbedContent
 
-from tui.hardware import Detection, detect, summary_line
-
-
-class HardwareView(Vertical):
-    """Detected devices in a table, the one-line summary, and the probes' problems."""
-
-    def compose(self) -> ComposeResult:
-        yield Static("Detecting hardware…", id="summary")
-        table = DataTable(id="devices", cursor_type="row", zebra_stripes=True)
-        table.add_columns("#", "vendor", "name", "memory used/total", "util", "arch", "bf16", "fp16", "fa2", "bnb", "state")
-        yield table
-        yield Static("", id="problems")
-
-    def show(self, detection: Detection) -> None:
-        self.query_one("#summary", Static).update(summary_line(detection))
-        table = self.query_one("#devices", DataTable)
-        table.clear()
-        for d in detection.devices:
-            used = f"{d.memory_used_mib / 1024:.1f} / {d.memory_total_mib / 1024:.1f} GiB"
-            util = "" if d.utilization_pct is None else f"{d.utilization_pct:.0f}%"
-            arch = d.compute_capability or d.gfx or (f"{d.cpu_cores} cores" if d.cpu_cores else "")
-            state = "" if d.vendor == "cpu" else ("free" if d.free else "busy")
-            flags = ["✓" if f else "·" for f in (d.bf16, d.fp16, d.flash_attn2, d.bitsandbytes)]
-            table.add_row(str(d.index), d.vendor, d.name, used, util, arch, *flags, state)
-        problems = "\n".join(f"• {p}" for p in detection.problems)
-        self.query_one("#problems", Static).update(problems)
+from tui.app.wizard import STEPS, WizardState, compose_steps
 
 
 class SftTuiApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "sft-tui"
-    SUB_TITLE = "Hardware"
+    SUB_TITLE = "fine-tune with LLaMA-Factory"
     BINDINGS = [
-        Binding("r", "refresh_hardware", "Re-detect"),
-        Binding("q", "quit", "Quit"),
+        Binding("ctrl+n", "next_step", "Next step"),
+        Binding("ctrl+b", "previous_step", "Back"),
+        Binding("ctrl+q", "quit", "Quit"),
+        Binding("q", "quit", "Quit", show=False),
     ]
+
+    def __init__(self, monitor: Path | None = None, state: WizardState | None = None):
+        super().__init__()
+        self.monitor_dir = Path(monitor) if monitor else None
+        self.state = state or WizardState()
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield HardwareView()
+        if self.monitor_dir is None:
+            yield from compose_steps()
         yield Footer()
 
     def on_mount(self) -> None:
-        self.action_refresh_hardware()
+        if self.monitor_dir is not None:
+            from tui.app.monitor import MonitorScreen
 
-    def action_refresh_hardware(self) -> None:
-        self.detect_hardware()
+            self.sub_title = "monitor"
+            self.push_screen(MonitorScreen(self.monitor_dir))
 
-    @work(thread=True, exclusive=True, group="detect")
-    def detect_hardware(self) -> None:
-        detection = detect()
-        self.call_from_thread(self.query_one(HardwareView).show, detection)
+    # --- steps -------------------------------------------------------------------------------
+
+    def step_ids(self) -> list[str]:
+        return [step_id for step_id, _ in STEPS]
+
+    def go_to(self, step_id: str) -> None:
+        # Focus left inside the old step would pull the tabs back to it: drop it first.
+        self.set_focus(None)
+        self.query_one("#steps", TabbedContent).active = step_id
+
+    def action_next_step(self) -> None:
+        self._move(+1)
+
+    def action_previous_step(self) -> None:
+        self._move(-1)
+
+    def _move(self, delta: int) -> None:
+        if self.monitor_dir is not None:
+            return
+        ids = self.step_ids()
+        current = self.query_one("#steps", TabbedContent).active
+        position = min(max(ids.index(current) + delta, 0), len(ids) - 1) if current in ids else 0
+        self.go_to(ids[position])
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        step = self.query_one(f"#{event.pane.id}-step")
+        self.sub_title = str(event.tab.label)
+        step.shown()
+        inputs = step.query("Input")
+        if inputs and event.pane.id != "review":  # typing starts at once; the review's inputs are optional
+            inputs.first().focus()
+
+    # --- the demo ------------------------------------------------------------------------------
+
+    def start_demo(self) -> None:
+        self.notify("preparing the demo: tiny model, sample data, plan, bundle…", title="Demo")
+        self.run_demo()
+
+    @work(thread=True, exclusive=True, group="demo")
+    def run_demo(self) -> None:
+        from tui.demo import DemoError, prepare_demo
+
+        try:
+            status = prepare_demo(progress=lambda step, message: self.call_from_thread(self.notify, message, title="Demo"))
+        except DemoError as err:
+            self.call_from_thread(self.notify, str(err), title="Demo", severity="error", timeout=30)
+            return
+        self.call_from_thread(self._demo_started, Path(status.run_dir))
+
+    def _demo_started(self, run_dir: Path) -> None:
+        self.state.run_dir = run_dir
+        self.go_to("run")
+        self.query_one("#run-step").attach(run_dir)
+
+    # --- dropping rows with errors ------------------------------------------------------------
+
+    def cleaned_spec(self, spec: dict) -> dict:
+        """The spec with each dataset file that has errors replaced by a copy without those rows."""
+        from tui.datasets import copy_without_error_rows
+
+        clean_dir = Path(spec["paths"]["run_dir"]) / "data"
+        for entry in spec["datasets"]["entries"].values():
+            source = Path(entry["file_name"])
+            target = clean_dir / source.name
+            dropped = copy_without_error_rows(source, target)
+            if dropped:
+                entry["file_name"] = str(target)
+                self.notify(f"{source.name}: {dropped} rows with errors left out of {target}")
+        return spec

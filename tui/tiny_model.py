@@ -1,8 +1,9 @@
 """Build a tiny Qwen2-architecture model and tokenizer on disk, with no hub access.
 
-Run as a script (``python tests/support/tiny_model.py OUT_DIR``) so that the process that
-imports torch and transformers is a short-lived child, never the test process itself: later
-tests assert that the TUI process has not imported them.
+Used by `sft-tui demo` and by the tests. Run it as a script with the training environment's
+python (``python tui/tiny_model.py OUT_DIR``), never import it: the process that imports torch
+and transformers is a short-lived child, never the TUI process (tests assert that). It imports
+nothing from sft-tui, so it works in a training environment that does not have sft-tui.
 
 The tokenizer is a byte-level BPE trained on a small built-in corpus with the special tokens
 LLaMA-Factory's ``qwen`` template needs (``<|endoftext|>``, ``<|im_start|>``, ``<|im_end|>``).

@@ -1,0 +1,97 @@
+"""The whole wizard driven by the Pilot for scenario S2 (a small alpaca dataset with val/test
+splits, the tiny model as a local model, this machine's CPU): every step, an edit on the plan
+step, export, `sft-tui check` on the bundle, and the run step following a real run to the end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from tests.support.llamafactory import BIN, SAMPLE_ALPACA_ROWS, offline_env, write_jsonl
+from tui.app.main import SftTuiApp
+
+HEAVY = {"torch", "transformers", "llamafactory"}
+
+
+def s2_data(root):
+    data = root / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", SAMPLE_ALPACA_ROWS)
+    write_jsonl(data / "val.jsonl", SAMPLE_ALPACA_ROWS[:2])
+    write_jsonl(data / "test.jsonl", SAMPLE_ALPACA_ROWS[2:4])
+    return data
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def text_of(app, selector) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+@pytest.mark.llamafactory
+async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    data = s2_data(tmp_path)
+    app = SftTuiApp()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        assert app.query_one("#devices", DataTable).row_count >= 1  # 1 Hardware
+        await pilot.press("ctrl+n")  # 2 Model: typed into the focused input
+        await pilot.press(*str(tiny_model_dir))
+        await settle(app, pilot)
+        info = text_of(app, "#model-info")
+        assert "qwen2" in info and "weights     complete" in info and "template    qwen" in info
+        await pilot.press("ctrl+n")  # 3 Dataset
+        await pilot.press(*str(data), "enter")
+        await settle(app, pilot)
+        stats = text_of(app, "#dataset-stats")
+        assert "20 valid rows of 20" in stats and "train 16" in stats and "no errors" in stats
+        await pilot.press("ctrl+n")  # 4 Plan
+        await settle(app, pilot)
+        assert "fits" in text_of(app, "#plan-verdict")
+        settings = app.query_one("#plan-settings", DataTable)
+        assert settings.get_row("per_device_train_batch_size")[2] == "fitted"
+        await pilot.press(*"num_train_epochs=1", "enter")  # an edit re-plans at once
+        await settle(app, pilot)
+        assert settings.get_row("num_train_epochs")[1:3] == ["1", "user"]
+        assert app.state.plan.settings["num_train_epochs"] == 1
+        await pilot.press("ctrl+n")  # 5 Review
+        await settle(app, pilot)
+        app.query_one("#out-dir", Input).value = str(tmp_path / "out")
+        app.query_one("#run-name", Input).value = "s2-wizard"
+        await pilot.pause()
+        assert "Differs from the small-dataset recipe" in text_of(app, "#plan-diff")
+        await pilot.click("#export")
+        await settle(app, pilot)
+        run_dir = tmp_path / "out" / "runs" / "s2-wizard"
+        assert app.state.run_dir == run_dir and (run_dir / "run_sft.sh").is_file()
+        assert json.loads((run_dir / "plan.json").read_text())["plan"]["settings"]["num_train_epochs"] == 1
+        await pilot.press("ctrl+n")  # 6 Run
+        await settle(app, pilot)
+        assert app.query_one("#steps").active == "run", (app.focused, app.screen)
+        await pilot.click("#start-run")
+        await settle(app, pilot)
+        for _ in range(600):  # follow the real run to its end (the monitor polls twice a second)
+            await pilot.pause(0.2)
+            monitor = app.query("RunMonitor")
+            if monitor and monitor.first().ended_event is not None:
+                break
+        assert app.query("RunMonitor"), [n.message for n in app._notifications]
+        monitor = app.query_one("RunMonitor")
+        assert monitor.ended_event is not None and monitor.ended_event.kind == "finished", monitor.ended_event
+        assert monitor.losses and "finished" in text_of(app, "#run-status")
+        await pilot.press("ctrl+q")
+    assert not HEAVY & set(sys.modules), "the TUI process imported a training library"
+    check = subprocess.run([str(BIN / "sft-tui"), "check", str(run_dir)], capture_output=True, text=True,
+                           env=offline_env(), timeout=300)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -1,0 +1,330 @@
+"""The run monitor: progress and ETA, loss curve, learning rate, GPU memory, the live log; Stop
+and Detach; a diagnosis panel with "retry with this fix" when the run fails.
+
+Everything slow happens in thread workers: the log follower (tui.watch) every POLL_S, the GPU
+sampler every second. Events are applied in batches, so the screen redraws at most a few times
+a second whatever the log rate; the log view keeps the last LOG_LINES lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, RichLog, Sparkline, Static
+from textual_plotext import PlotextPlot
+
+from tui.trainlog import format_duration
+
+POLL_S = 0.5
+GPU_POLL_S = 1.0
+LOG_LINES = 2000
+SMOOTHING = 0.8  # exponential moving average of the loss curve
+
+
+def smoothed(values: list[float], weight: float = SMOOTHING) -> list[float]:
+    out, last = [], None
+    for value in values:
+        last = value if last is None else weight * last + (1 - weight) * value
+        out.append(last)
+    return out
+
+
+class ConfirmStop(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Stop")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Label("Stop this run? The trainer finishes its step and saves; `--resume` continues later.")
+            with Horizontal():
+                yield Button("Stop the run", variant="error", id="yes")
+                yield Button("Keep training", variant="primary", id="no")
+
+    @on(Button.Pressed)
+    def answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class RunMonitor(Vertical):
+    """Follows one run directory. Used by the wizard's Run step and by `sft-tui monitor`."""
+
+    BINDINGS = [
+        Binding("s", "stop", "Stop"),
+        Binding("d", "detach", "Detach"),
+        Binding("p", "toggle_pause", "Pause log"),
+        Binding("slash", "search", "Search log"),
+        Binding("f", "retry", "Retry with fix", show=False),
+    ]
+    can_focus = True
+
+    def __init__(self, run_dir: Path, **kwargs):
+        super().__init__(**kwargs)
+        self.run_dir = Path(run_dir).resolve()
+        self.watcher = None
+        self.steps: list[int] = []
+        self.losses: list[float] = []
+        self.eval_points: list[tuple[int, float]] = []
+        self.lrs: list[float] = []
+        self.gpu_history: dict[int, list[float]] = {}
+        self.peak_mib: dict[int, int] = {}
+        self.paused = False
+        self.search: str | None = None
+        self.ended_event = None
+        self._dirty_plot = False
+        self._estimate_gib = self._plan_estimate()
+
+    def _plan_estimate(self) -> float | None:
+        import json
+
+        try:
+            return json.loads((self.run_dir / "plan.json").read_text())["plan"]["estimate"]["per_device_gib"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"[b]{self.run_dir.name}[/b]  {self.run_dir}", id="run-title")
+        yield Static("connecting…", id="run-status")
+        yield ProgressBar(total=None, show_eta=False, id="run-progress")
+        with Horizontal(id="run-charts"):
+            yield PlotextPlot(id="loss-plot")
+            with Vertical(id="run-side"):
+                yield Static("", id="run-numbers")
+                yield Static("GPU memory", id="gpu-title")
+                yield Vertical(id="gpu-lines")
+        with Vertical(id="diagnosis"):
+            yield Static("", id="diagnosis-text")
+            with Horizontal(id="diagnosis-actions"):
+                yield Button("Retry with this fix", variant="warning", id="retry")
+        yield Input(placeholder="search the log (Enter), Esc to close", id="log-search")
+        yield RichLog(id="run-log", max_lines=LOG_LINES, wrap=False, markup=False, highlight=False)
+
+    def on_mount(self) -> None:
+        self.query_one("#diagnosis").display = False
+        self.query_one("#log-search").display = False
+        plot = self.query_one("#loss-plot", PlotextPlot)
+        plot.plt.title("loss")
+        self.start_following()
+
+    @work(thread=True, exclusive=True, group="open")
+    def start_following(self) -> None:
+        from tui.watch import RunWatcher
+
+        try:
+            watcher = RunWatcher(self.run_dir)
+        except Exception as err:  # not a run directory: say so, in the screen
+            self.app.call_from_thread(self._set_status, f"[red]{err}[/red]")
+            return
+        self.watcher = watcher
+        self.app.call_from_thread(self._started)
+
+    def _started(self) -> None:
+        self.set_interval(POLL_S, self.poll_logs)
+        self.set_interval(GPU_POLL_S, self.poll_gpus)
+        self.set_interval(1.0, self._redraw_plot)
+        self.poll_logs()
+
+    def _set_status(self, text: str) -> None:
+        self.query_one("#run-status", Static).update(text)
+
+    @work(thread=True, exclusive=True, group="follow")
+    def poll_logs(self) -> None:
+        if self.watcher is None:
+            return
+        events = self.watcher.poll()
+        status = self.watcher.status
+        self.app.call_from_thread(self.apply_events, events, status)
+
+    def apply_events(self, events, status) -> None:
+        lines = []
+        follower = self.watcher.follower
+        for event in events:
+            if event.kind == "line":
+                lines.append(event.text)
+            elif event.kind == "metrics" and not event.data.get("final"):
+                step = event.data.get("current_steps", 0)
+                if "loss" in event.data:
+                    self.steps.append(step)
+                    self.losses.append(event.data["loss"])
+                if "eval_loss" in event.data:
+                    self.eval_points.append((step, event.data["eval_loss"]))
+                if "lr" in event.data:
+                    self.lrs.append(event.data["lr"])
+                self._dirty_plot = True
+            elif event.kind in ("finished", "failed", "stopped", "vanished"):
+                self.ended(event)
+            elif event.kind in ("oom", "data_error", "data_warning", "checkpoint"):
+                lines.append(f"── {event.kind}: {event.text}")
+        if lines and not self.paused:
+            log = self.query_one("#run-log", RichLog)
+            shown = [line for line in lines if not self.search or self.search in line]
+            if shown:
+                log.write("\n".join(shown[-LOG_LINES:]))
+        total = follower.total_steps
+        bar = self.query_one("#run-progress", ProgressBar)
+        if total:
+            bar.update(total=total, progress=follower.step)
+        state = status.status if self.ended_event is None else self.ended_event.kind
+        where = f"step {follower.step}/{total}" if total else "waiting for training to start"
+        eta = f"ETA {format_duration(follower.eta)}" if follower.eta is not None and state == "running" else ""
+        colour = {"running": "green", "finished": "green", "failed": "red", "vanished": "red", "stopped": "yellow"}.get(state, "white")
+        self._set_status(f"[{colour}]{state}[/{colour}]  {where}  {eta}")
+        m = follower.last_metrics
+        numbers = [f"loss      {m['loss']:.4f}" if "loss" in m else "loss      -",
+                   f"lr        {m['lr']:.2e}" if "lr" in m else "lr        -"]
+        for key, label in (("eval_loss", "eval_loss"), ("grad_norm", "grad_norm"), ("epoch", "epoch"), ("throughput", "tokens/s")):
+            if key in m:
+                numbers.append(f"{label:<9} {m[key]:.4g}" if isinstance(m[key], (int, float)) else f"{label:<9} {m[key]}")
+        self.query_one("#run-numbers", Static).update("\n".join(numbers))
+
+    def _redraw_plot(self) -> None:
+        if not self._dirty_plot:
+            return
+        self._dirty_plot = False
+        plot = self.query_one("#loss-plot", PlotextPlot)
+        plt = plot.plt
+        plt.clear_data()
+        if self.losses:
+            plt.plot(self.steps, self.losses, label="loss", marker="braille")
+            if len(self.losses) > 2:
+                plt.plot(self.steps, smoothed(self.losses), label="smoothed", marker="braille")
+        if self.eval_points:
+            plt.plot([s for s, _ in self.eval_points], [v for _, v in self.eval_points], label="eval", marker="dot")
+        plot.refresh()
+
+    @work(thread=True, exclusive=True, group="gpu")
+    def poll_gpus(self) -> None:
+        if not hasattr(self, "_sampler"):
+            from tui.hardware import UsageSampler
+
+            self._sampler = UsageSampler()
+        samples = self._sampler.sample()
+        self.app.call_from_thread(self.show_gpus, samples)
+
+    def show_gpus(self, samples) -> None:
+        box = self.query_one("#gpu-lines", Vertical)
+        if not samples:
+            self.query_one("#gpu-title", Static).update("GPU memory: no GPU on this machine")
+            return
+        estimate = f" (plan: {self._estimate_gib:.1f} GiB)" if self._estimate_gib is not None else ""
+        self.query_one("#gpu-title", Static).update(f"GPU memory{estimate}")
+        for s in samples:
+            history = self.gpu_history.setdefault(s.index, [])
+            history.append(s.memory_used_mib / 1024)
+            del history[:-60]
+            self.peak_mib[s.index] = max(self.peak_mib.get(s.index, 0), s.memory_used_mib)
+            label_id, spark_id = f"gpu-label-{s.index}", f"gpu-spark-{s.index}"
+            text = (f"GPU{s.index} {s.memory_used_mib / 1024:.1f}/{s.memory_total_mib / 1024:.0f} GiB "
+                    f"peak {self.peak_mib[s.index] / 1024:.1f}" + (f" util {s.utilization_pct:.0f}%" if s.utilization_pct is not None else ""))
+            if not box.query(f"#{label_id}"):
+                box.mount(Static(text, id=label_id), Sparkline(history, id=spark_id))
+            else:
+                box.query_one(f"#{label_id}", Static).update(text)
+                box.query_one(f"#{spark_id}", Sparkline).data = list(history)
+
+    def ended(self, event) -> None:
+        self.ended_event = event
+        self._dirty_plot = True
+        if event.kind == "finished":
+            self.notify(event.text, title="Training finished", timeout=10)
+            return
+        if event.kind in ("failed", "vanished"):
+            text = f"[b red]{event.kind}[/b red]: {event.text}"
+            if event.data.get("cause") == "oom":
+                text += "\n\nThe settings that drive memory: micro-batch, quantization, cutoff_len. " \
+                        "Retry writes a new run with the next of: half the micro-batch (double accumulation), " \
+                        "4-bit QLoRA, half the cutoff."
+                self.query_one("#retry").display = True
+            else:
+                self.query_one("#retry").display = False
+            context = event.data.get("context") or []
+            if event.data.get("cause") in ("exception", "unknown") and context:
+                text += "\n" + "\n".join(context[-4:])
+            self.query_one("#diagnosis-text", Static).update(text)
+            self.query_one("#diagnosis").display = True
+
+    # --- actions -----------------------------------------------------------------------------
+
+    def action_stop(self) -> None:
+        if self.watcher is None or self.watcher.status.status != "running":
+            self.notify("the run is not running", severity="warning")
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.notify("stopping: the trainer finishes its step and saves…")
+                self.stop_run()
+
+        self.app.push_screen(ConfirmStop(), confirmed)
+
+    @work(thread=True, exclusive=True, group="stop")
+    def stop_run(self) -> None:
+        from tui.runs import RunError, stop_run
+
+        try:
+            stop_run(self.run_dir)
+        except RunError as err:
+            self.app.call_from_thread(self.notify, str(err), severity="error")
+
+    def action_detach(self) -> None:
+        self.app.exit(message=f"Training goes on. Re-attach with:  sft-tui monitor {self.run_dir}")
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.notify("log paused" if self.paused else "log following")
+
+    def action_search(self) -> None:
+        box = self.query_one("#log-search", Input)
+        box.display = True
+        box.focus()
+
+    @on(Input.Submitted, "#log-search")
+    def run_search(self, event: Input.Submitted) -> None:
+        self.search = event.value or None
+        log = self.query_one("#run-log", RichLog)
+        log.clear()
+        if self.watcher is not None:
+            from tui.trainlog import last_lines
+
+            try:
+                lines = last_lines(self.run_dir / "train.log", LOG_LINES)
+            except OSError:
+                lines = []
+            log.write("\n".join(line for line in lines if not self.search or self.search in line))
+        event.input.display = False
+
+    @on(Button.Pressed, "#retry")
+    def action_retry(self) -> None:
+        self.retry_run()
+
+    @work(thread=True, exclusive=True, group="retry")
+    def retry_run(self) -> None:
+        from tui.retry import retry_after_oom
+
+        try:
+            retry = retry_after_oom(self.run_dir)
+        except Exception as err:
+            self.app.call_from_thread(self.notify, str(err), severity="error")
+            return
+        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in retry.changes.items())
+        self.app.call_from_thread(self.notify, f"wrote {retry.run_dir}: {changes}. Start it with sft-tui run.",
+                                  title="Retry written", timeout=15)
+
+
+class MonitorScreen(Screen):
+    """`sft-tui monitor RUN_DIR`: the monitor alone, attached to any run."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield RunMonitor(self.run_dir)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunMonitor).focus()
