@@ -57,6 +57,11 @@ case "$mode" in
         # Prove the environment trains: the import chain `llamafactory-cli train` uses.
         "$venv/bin/python" -c 'import transformers.models.qwen2, llamafactory.data.mm_plugin, llamafactory.train.tuner' \
             || { echo "setup: llamafactory does not import in $venv" >&2; exit 1; }
+        # The real-terminal test drives sft-tui in tmux; install it where we can (CI runs as root on Debian).
+        if ! command -v tmux >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+            apt-get install -y -q tmux >/dev/null 2>&1 || (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q tmux >/dev/null 2>&1) \
+                || echo "setup: could not install tmux; the real-terminal test will be skipped" >&2
+        fi
         touch "$venv/.app-ready" "$venv/.test-ready"
         ;;
     *)

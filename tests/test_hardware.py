@@ -366,3 +366,55 @@ def test_detect_on_this_machine_is_honest():
     if not Path("/proc/driver/nvidia").exists():
         assert done.stdout.startswith("No GPU found; CPU with ")
         assert "NVIDIA: no driver found" in done.stdout
+
+
+class FakeNVMLWithSensors(FakeNVML):
+    """NVML's temperature (NVML_TEMPERATURE_GPU = 0) and power (milliwatts) readings too."""
+
+    def nvmlDeviceGetTemperature(self, gpu, sensor):
+        assert sensor == 0
+        return gpu["temp"]
+
+    def nvmlDeviceGetPowerUsage(self, gpu):
+        if gpu.get("power_mw") is None:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return gpu["power_mw"]
+
+
+def test_usage_sampler_reads_memory_utilisation_temperature_power_and_keeps_the_peak():
+    from tui.hardware import UsageSampler
+
+    first, second = gpu(used_mib=9000, util=97), gpu(name="NVIDIA A100-SXM4-80GB", used_mib=100, util=None)
+    first.update(temp=71, power_mw=285_500)
+    second.update(temp=40, power_mw=None)
+    nvml = FakeNVMLWithSensors([first, second])
+    sampler = UsageSampler(nvml=nvml)
+    samples = sampler.sample()
+    assert [(s.index, s.memory_used_mib, s.utilization_pct, s.temperature_c, s.power_w) for s in samples] == [
+        (0, 9000, 97.0, 71.0, 285.5), (1, 100, None, 40.0, None)]
+    first["used_mib"] = 4000
+    sampler.sample()
+    assert sampler.peak_mib == {0: 9000, 1: 100}  # the peak stays while usage falls
+    assert [s.index for s in UsageSampler(indices=[1], nvml=nvml).sample()] == [1]
+    sampler.close()
+    assert nvml.shut_down
+
+
+def test_usage_sampler_reads_amd_smi_metrics():
+    from tui.hardware import UsageSampler
+
+    metric = [{"gpu": 0, "usage": {"gfx_activity": {"value": 88, "unit": "%"}},
+               "mem_usage": {"total_vram": {"value": 32752, "unit": "MB"}, "used_vram": {"value": 20480, "unit": "MB"}},
+               "temperature": {"edge": {"value": 60, "unit": "C"}, "hotspot": {"value": 75, "unit": "C"}},
+               "power": {"socket_power": {"value": 210, "unit": "W"}}}]
+    seen = []
+
+    def run(argv):
+        seen.append(argv)
+        return json.dumps(metric)
+
+    broken_nvml = FakeNVML(init_error=pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+    samples = UsageSampler(nvml=broken_nvml, run=run).sample()
+    assert seen[0][:2] == ["amd-smi", "metric"]
+    assert [(s.vendor, s.memory_used_mib, s.memory_total_mib, s.utilization_pct, s.temperature_c, s.power_w)
+            for s in samples] == [("amd", 20480, 32752, 88.0, 75.0, 210.0)]

@@ -427,8 +427,13 @@ class Follower:
     def failure(self, exit_code: int) -> Event:
         """The event for a run that exited non-zero: OOM, a data error, or the exception line."""
         if self.oom:
+            details = []
+            if "tried_to_allocate" in self.oom:
+                details.append(f"tried to allocate {self.oom['tried_to_allocate']}")
+            if "capacity" in self.oom:
+                details.append(f"GPU {self.oom['gpu']} had {self.oom['free']} free of {self.oom['capacity']}")
             return Event("failed", {"exit_code": exit_code, "cause": "oom", **self.oom},
-                         f"out of GPU memory (exit {exit_code}): {self.oom['line']}")
+                         f"out of GPU memory (exit {exit_code})" + (": " + "; ".join(details) if details else ""))
         context = self.exception_context or list(self.recent)[-CONTEXT_LINES:]
         missing = re.match(r"KeyError: '(.+)'$", self.exception or "")
         if missing and self.data_error is None and any("llamafactory/data/" in line for line in self.recent):

@@ -4,5 +4,5 @@
 def run_app(monitor=None) -> int:
     from tui.app.main import SftTuiApp
 
-    SftTuiApp(monitor=monitor).run()
+    SftTuiApp(monitor=monitor).run()  # Detach's "how to re-attach" is printed by Textual on exit
     return 0

@@ -25,6 +25,7 @@ class SftTuiApp(App):
     BINDINGS = [
         Binding("ctrl+n", "next_step", "Next step"),
         Binding("ctrl+b", "previous_step", "Back"),
+        Binding("ctrl+t", "demo", "Try the demo"),
         Binding("ctrl+q", "quit", "Quit"),
         Binding("q", "quit", "Quit", show=False),
     ]
@@ -80,6 +81,10 @@ class SftTuiApp(App):
             inputs.first().focus()
 
     # --- the demo ------------------------------------------------------------------------------
+
+    def action_demo(self) -> None:
+        if self.monitor_dir is None:
+            self.start_demo()
 
     def start_demo(self) -> None:
         self.notify("preparing the demo: tiny model, sample data, plan, bundle…", title="Demo")

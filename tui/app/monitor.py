@@ -86,7 +86,11 @@ class RunMonitor(Vertical):
             return None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]{self.run_dir.name}[/b]  {self.run_dir}", id="run-title")
+        try:  # shorter, and the same wherever the runs folder is
+            shown = self.run_dir.relative_to(Path.cwd())
+        except ValueError:
+            shown = self.run_dir
+        yield Static(f"[b]{self.run_dir.name}[/b]  {shown}", id="run-title")
         yield Static("connecting…", id="run-status")
         yield ProgressBar(total=None, show_eta=False, id="run-progress")
         with Horizontal(id="run-charts"):

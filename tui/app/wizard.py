@@ -148,7 +148,7 @@ class HardwareStep(Step):
             arch = d.compute_capability or d.gfx or (f"{d.cpu_cores} cores" if d.cpu_cores else "")
             state = "" if d.vendor == "cpu" else ("free" if d.free else "busy")
             flags = ["✓" if f else "·" for f in (d.bf16, d.fp16, d.flash_attn2, d.bitsandbytes)]
-            table.add_row("[x]" if chosen else ("" if d.vendor == "cpu" else "[ ]"), str(d.index), d.vendor, d.name,
+            table.add_row("●" if chosen else ("" if d.vendor == "cpu" else "○"), str(d.index), d.vendor, d.name,
                           used, util, arch, *flags, state, key=f"{d.vendor}-{d.index}")
         self.query_one("#problems", Static).update("\n".join(f"• {p}" for p in detection.problems))
 
@@ -275,6 +275,7 @@ class DatasetStep(Step):
         problems = DataTable(id="dataset-problems", cursor_type="row", zebra_stripes=True)
         problems.add_columns("file", "line", "field", "severity", "message")
         yield problems
+        yield Static("", id="problem-row", classes="note")
         yield Checkbox("Drop the rows with errors (a cleaned copy is written beside the bundle)", id="drop-errors")
         yield Button("Next: plan", variant="primary", id="dataset-next")
 
@@ -322,14 +323,29 @@ class DatasetStep(Step):
             lines.append(f"[red]{error}[/red]")
         errors = sum(f.error_count for f in report.files)
         warnings = sum(f.problem_count for f in report.files) - errors
-        lines.append(f"[red]{errors} errors[/red], {warnings} warnings" if errors else f"no errors, {warnings} warnings")
+        said = f"{warnings} warning{'' if warnings == 1 else 's'}"
+        lines.append(f"[red]{errors} error{'' if errors == 1 else 's'}[/red], {said}" if errors else f"no errors, {said}")
         self.query_one("#dataset-stats", Static).update("\n".join(lines))
         table = self.query_one("#dataset-problems", DataTable)
         table.clear()
+        self.problem_rows = {}
         for f in report.files:
-            for p in f.problems:
-                table.add_row(f.path.name, str(p.line or ""), p.field, p.severity, p.message)
+            for n, p in enumerate(f.problems):
+                key = f"{f.path}:{n}"
+                self.problem_rows[key] = (f.path, p)
+                table.add_row(f.path.name, str(p.line or ""), p.field, p.severity, p.message, key=key)
         self.query_one("#drop-errors").display = bool(errors)
+
+    @on(DataTable.RowSelected, "#dataset-problems")
+    def open_row(self, event: DataTable.RowSelected) -> None:
+        """Enter on a problem shows that row of the file, with the whole message."""
+        path, problem = self.problem_rows[str(event.row_key.value)]
+        text = Text(f"{path}:{problem.line or '?'} {problem.field or '(row)'}: {problem.message}\n", style="bold")
+        if problem.line:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                row = next((line for n, line in enumerate(f, start=1) if n == problem.line), "")
+            text.append(row[:2000].rstrip("\n") or "(empty line)")
+        self.query_one("#problem-row", Static).update(text)
 
     @on(Checkbox.Changed, "#drop-errors")
     def drop_changed(self, event: Checkbox.Changed) -> None:
