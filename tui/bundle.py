@@ -216,6 +216,17 @@ def deepspeed_config(stage: int, offload: bool) -> dict:
     }
 
 
+def serving_commands(model_dir, template: str | None) -> list[str]:
+    """How to serve a merged model: vLLM, or LLaMA-Factory's OpenAI-style API (the run's README
+    and `sft-tui merge` print these)."""
+    import shlex
+
+    where = shlex.quote(str(model_dir))
+    return [f"vllm serve {where}",
+            f"API_PORT=8000 llamafactory-cli api --model_name_or_path {where} --template {shlex.quote(template or 'default')}"
+            " --infer_backend huggingface"]
+
+
 def render_bundle(spec: dict) -> dict[str, str]:
     """Every file of the bundle: name -> text. Pure. BundleError for a value no config can hold."""
     try:
@@ -229,7 +240,8 @@ def _render_files(spec: dict) -> dict[str, str]:
     reasons = {k: v["text"] for k, v in spec["plan"]["reasons"].items()} | BUNDLE_REASONS
     context = dict(spec=spec, settings=settings, reasons=reasons, groups=grouped(settings),
                    env_vars=environment_vars(spec), run_dir=spec["paths"]["run_dir"],
-                   output_dir=spec["paths"]["output_dir"], launch=spec["launch"], version=__version__)
+                   output_dir=spec["paths"]["output_dir"], launch=spec["launch"], version=__version__,
+                   serve_commands=serving_commands(spec["paths"]["output_dir"] + "-merged", settings.get("template")))
     files = {
         "plan.json": json.dumps(spec, indent=2, ensure_ascii=False) + "\n",
         "train.yaml": render("train.yaml.j2", **context),

@@ -428,9 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print {ok, problems} as JSON")
     p.set_defaults(func=cmd_check)
 
+    from tui.cli_after import add_after_parsers
     from tui.cli_runs import add_run_parsers
 
     add_run_parsers(sub)
+    add_after_parsers(sub)
     return parser
 
 

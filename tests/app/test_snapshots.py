@@ -36,6 +36,10 @@ def wizard_state(**changes) -> WizardState:
 
 
 async def settle(pilot, seconds: float = 0.3):
+    from textual.widgets import Input
+
+    for box in pilot.app.query(Input):  # a blinking cursor is drawn or not depending on the millisecond
+        box.cursor_blink = False
     await pilot.pause(seconds)
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()

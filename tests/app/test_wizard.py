@@ -90,6 +90,18 @@ async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, t
         monitor = app.query_one("RunMonitor")
         assert monitor.ended_event is not None and monitor.ended_event.kind == "finished", monitor.ended_event
         assert monitor.losses and "finished" in text_of(app, "#run-status")
+        # after training: a prompt answered by the base and the fine-tuned model, side by side
+        assert "sft-tui merge" in text_of(app, "#serve-commands")
+        app.query_one("#try-prompt", Input).value = "Write a function that adds two numbers."
+        app.query_one("#try-prompt", Input).focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert text_of(app, "#answer-base").startswith("base") and text_of(app, "#answer-tuned").startswith("fine-tuned")
+        # and the test split evaluated into a table
+        app.query_one("#evaluate").press()
+        await settle(app, pilot)
+        assert "test split (2 rows)" in text_of(app, "#eval-metrics"), text_of(app, "#eval-metrics")
+        assert app.query_one("#eval-rows", DataTable).row_count == 2
         await pilot.press("ctrl+q")
     assert not HEAVY & set(sys.modules), "the TUI process imported a training library"
     check = subprocess.run([str(BIN / "sft-tui"), "check", str(run_dir)], capture_output=True, text=True,

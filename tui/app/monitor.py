@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Header, Input, Label, ProgressBar, RichLog, Sparkline, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Sparkline, Static
 from textual_plotext import PlotextPlot
 
 from tui.trainlog import format_duration
@@ -76,6 +76,10 @@ class RunMonitor(Vertical):
         self.ended_event = None
         self._dirty_plot = False
         self._estimate_gib = self._plan_estimate()
+        try:  # shorter, and the same wherever the runs folder is
+            self.shown_dir = self.run_dir.relative_to(Path.cwd())
+        except ValueError:
+            self.shown_dir = self.run_dir
 
     def _plan_estimate(self) -> float | None:
         import json
@@ -86,11 +90,7 @@ class RunMonitor(Vertical):
             return None
 
     def compose(self) -> ComposeResult:
-        try:  # shorter, and the same wherever the runs folder is
-            shown = self.run_dir.relative_to(Path.cwd())
-        except ValueError:
-            shown = self.run_dir
-        yield Static(f"[b]{self.run_dir.name}[/b]  {shown}", id="run-title")
+        yield Static(f"[b]{self.run_dir.name}[/b]  {self.shown_dir}", id="run-title")
         yield Static("connecting…", id="run-status")
         yield ProgressBar(total=None, show_eta=False, id="run-progress")
         with Horizontal(id="run-charts"):
@@ -103,11 +103,24 @@ class RunMonitor(Vertical):
             yield Static("", id="diagnosis-text")
             with Horizontal(id="diagnosis-actions"):
                 yield Button("Retry with this fix", variant="warning", id="retry")
+        with Vertical(id="after"):
+            yield Static("", id="serve-commands")
+            with Horizontal(classes="after-row"):
+                yield Input(placeholder="Try a prompt: the base model and the fine-tuned one answer (Enter)", id="try-prompt")
+                yield Button("Evaluate on the test split", id="evaluate")
+            with Horizontal(id="answers"):
+                yield Static("", id="answer-base", classes="answer")
+                yield Static("", id="answer-tuned", classes="answer")
+            yield Static("", id="eval-metrics")
+            eval_rows = DataTable(id="eval-rows", cursor_type="row", zebra_stripes=True)
+            eval_rows.add_columns("#", "expected", "generated")
+            yield eval_rows
         yield Input(placeholder="search the log (Enter), Esc to close", id="log-search")
         yield RichLog(id="run-log", max_lines=LOG_LINES, wrap=False, markup=False, highlight=False)
 
     def on_mount(self) -> None:
         self.query_one("#diagnosis").display = False
+        self.query_one("#after").display = False
         self.query_one("#log-search").display = False
         plot = self.query_one("#loss-plot", PlotextPlot)
         plot.plt.title("loss")
@@ -234,6 +247,7 @@ class RunMonitor(Vertical):
         self._dirty_plot = True
         if event.kind == "finished":
             self.notify(event.text, title="Training finished", timeout=10)
+            self.show_after_training()
             return
         if event.kind in ("failed", "vanished"):
             text = f"[b red]{event.kind}[/b red]: {event.text}"
@@ -249,6 +263,75 @@ class RunMonitor(Vertical):
                 text += "\n" + "\n".join(context[-4:])
             self.query_one("#diagnosis-text", Static).update(text)
             self.query_one("#diagnosis").display = True
+
+    # --- after training: serving commands, try a prompt (base and fine-tuned side by side), evaluate ---
+
+    def show_after_training(self) -> None:
+        from tui.bundle import serving_commands
+
+        output_dir = self.watcher.status.output_dir if self.watcher else None
+        template = None
+        try:
+            import yaml
+
+            template = yaml.safe_load((self.run_dir / "export.yaml").read_text()).get("template")
+        except Exception:  # an edited or missing export.yaml: the commands still help
+            pass
+        if output_dir:
+            commands = "\n".join(f"  {c}" for c in serving_commands(f"{output_dir}-merged", template))
+            self.query_one("#serve-commands", Static).update(
+                f"[b]After training[/b]: merge with `sft-tui merge {self.shown_dir}`, then serve:\n{commands}")
+        self.query_one("#after").display = True
+
+    @on(Input.Submitted, "#try-prompt")
+    def ask(self, event: Input.Submitted) -> None:
+        prompt = event.value.strip()
+        if not prompt:
+            return
+        for selector in ("#answer-base", "#answer-tuned"):
+            self.query_one(selector, Static).update("generating…")
+        self.try_prompt(prompt)
+
+    @work(thread=True, exclusive=True, group="try")
+    def try_prompt(self, prompt: str) -> None:
+        from tui.after import AfterError, try_run
+
+        try:
+            answers = try_run(self.run_dir, [prompt], compare=True, generation={"max_new_tokens": 128})
+        except AfterError as err:
+            self.app.call_from_thread(self.query_one("#answer-base", Static).update, f"[red]{err}[/red]")
+            return
+        by_variant = {a.variant: a.answer for a in answers}
+        self.app.call_from_thread(self.query_one("#answer-base", Static).update,
+                                  f"[b]base[/b]\n{by_variant.get('base', '').strip() or '(empty)'}")
+        self.app.call_from_thread(self.query_one("#answer-tuned", Static).update,
+                                  f"[b]fine-tuned[/b]\n{by_variant.get('fine-tuned', '').strip() or '(empty)'}")
+
+    @on(Button.Pressed, "#evaluate")
+    def evaluate(self) -> None:
+        self.query_one("#eval-metrics", Static).update("evaluating on the test split…")
+        self.run_eval()
+
+    @work(thread=True, exclusive=True, group="eval")
+    def run_eval(self) -> None:
+        from tui.after import AfterError, eval_run
+
+        try:
+            result = eval_run(self.run_dir)
+        except AfterError as err:
+            self.app.call_from_thread(self.query_one("#eval-metrics", Static).update, f"[red]{err}[/red]")
+            return
+        self.app.call_from_thread(self.show_eval, result)
+
+    def show_eval(self, result) -> None:
+        metrics = ", ".join(f"{k.removeprefix('predict_')} {v:.4g}" for k, v in result.metrics.items()
+                            if isinstance(v, (int, float)) and ("rouge" in k or "bleu" in k))
+        self.query_one("#eval-metrics", Static).update(f"[b]test split[/b] ({len(result.rows)} rows): {metrics}  "
+                                                       f"saved in {result.out_dir}")
+        table = self.query_one("#eval-rows", DataTable)
+        table.clear()
+        for n, row in enumerate(result.rows, start=1):
+            table.add_row(str(n), row.get("label", "").strip()[:200], row.get("predict", "").strip()[:200])
 
     # --- actions -----------------------------------------------------------------------------
 
