@@ -171,7 +171,8 @@ def start_run(run_dir: Path, resume: bool = False, env: dict | None = None) -> R
     pid = _read_int(run_dir / "run.pid")
     if pid is None:
         raise RunError(f"run_sft.sh started but wrote no run.pid; see {run_dir / 'train.log'}")
-    write_state(run_dir, pid=pid, pgid=_pgid(pid), command=command, resume=resume,
+    # `status` here is a record of what we did; run_status() never trusts it over the process table.
+    write_state(run_dir, pid=pid, pgid=_pgid(pid), command=command, resume=resume, status="started",
                 started=datetime.now().astimezone().isoformat(timespec="seconds"),
                 stop_requested=None, stop_pid=None)
     return run_status(run_dir)
@@ -278,7 +279,8 @@ def stop_run(run_dir: Path, grace: float = DEFAULT_GRACE_S, term_grace: float = 
     pid = current.pid
     state = read_state(run_dir)
     pgid = state.get("pgid") if state.get("pid") == pid else _pgid(pid)
-    write_state(run_dir, stop_requested=datetime.now().astimezone().isoformat(timespec="seconds"), stop_pid=pid)
+    write_state(run_dir, stop_requested=datetime.now().astimezone().isoformat(timespec="seconds"), stop_pid=pid,
+                status="stopped")
     everything = run_processes(pid, pgid)
     trainers = training_processes(pid)
     if trainers:

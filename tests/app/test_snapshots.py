@@ -113,3 +113,25 @@ def test_monitor(snap_compare, tmp_path, monkeypatch, name, size):
         await settle(pilot, 1.2)
 
     assert snap_compare(SftTuiApp(monitor=run_dir), terminal_size=size, run_before=run_before)
+
+
+async def test_model_output_and_errors_with_brackets_are_shown_as_text(tmp_path, monkeypatch):
+    """Generated answers, paths and errors hold '[' and the like: shown literally, never parsed as markup."""
+    from textual.widgets import Static
+
+    from tui.after import EvalResult
+    from tui.trainlog import Event
+
+    run_dir = recorded_run(tmp_path, "finished")
+    monkeypatch.chdir(tmp_path)
+    app = SftTuiApp(monitor=run_dir)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(pilot, 1.0)
+        monitor = app.screen.query_one("RunMonitor")
+        app.notify("a path like runs/[weird]/x and [/b]")
+        monitor.show_eval(EvalResult(tmp_path, [{"label": "[/x] ok", "predict": "+*/ [=]"}], {"predict_bleu-4": 1.0}))
+        monitor.ended(Event("failed", {"cause": "exception", "context": ["[/b] x"]}, "ValueError: bad [value=1]"))
+        await pilot.pause()
+        assert [str(cell) for cell in monitor.query_one("#eval-rows").get_row_at(0)[1:]] == ["[/x] ok", "+*/ [=]"]
+        shown = str(monitor.query_one("#diagnosis-text", Static).render())
+        assert "bad [value=1]" in shown and "[/b] x" in shown

@@ -48,6 +48,16 @@ class SftTuiApp(App):
             self.sub_title = "monitor"
             self.push_screen(MonitorScreen(self.monitor_dir))
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = True) -> None:
+        """Every message here is plain text (paths, LLaMA-Factory's errors, model output): never markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        """The wizard's step keys do not exist on the monitor alone (`sft-tui monitor`)."""
+        if self.monitor_dir is not None and action in ("next_step", "previous_step", "demo"):
+            return False
+        return True
+
     # --- steps -------------------------------------------------------------------------------
 
     def step_ids(self) -> list[str]:

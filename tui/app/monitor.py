@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape as esc
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -90,7 +92,7 @@ class RunMonitor(Vertical):
             return None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]{self.run_dir.name}[/b]  {self.shown_dir}", id="run-title")
+        yield Static(f"[b]{esc(self.run_dir.name)}[/b]  {esc(str(self.shown_dir))}", id="run-title")
         yield Static("connecting…", id="run-status")
         yield ProgressBar(total=None, show_eta=False, id="run-progress")
         with Horizontal(id="run-charts"):
@@ -133,7 +135,7 @@ class RunMonitor(Vertical):
         try:
             watcher = RunWatcher(self.run_dir)
         except Exception as err:  # not a run directory: say so, in the screen
-            self.app.call_from_thread(self._set_status, f"[red]{err}[/red]")
+            self.app.call_from_thread(self._set_status, f"[red]{esc(str(err))}[/red]")
             return
         self.watcher = watcher
         self.app.call_from_thread(self._started)
@@ -250,7 +252,7 @@ class RunMonitor(Vertical):
             self.show_after_training()
             return
         if event.kind in ("failed", "vanished"):
-            text = f"[b red]{event.kind}[/b red]: {event.text}"
+            text = f"[b red]{event.kind}[/b red]: {esc(event.text)}"
             if event.data.get("cause") == "oom":
                 text += "\n\nThe settings that drive memory: micro-batch, quantization, cutoff_len. " \
                         "Retry writes a new run with the next of: half the micro-batch (double accumulation), " \
@@ -260,7 +262,7 @@ class RunMonitor(Vertical):
                 self.query_one("#retry").display = False
             context = event.data.get("context") or []
             if event.data.get("cause") in ("exception", "unknown") and context:
-                text += "\n" + "\n".join(context[-4:])
+                text += "\n" + esc("\n".join(context[-4:]))
             self.query_one("#diagnosis-text", Static).update(text)
             self.query_one("#diagnosis").display = True
 
@@ -278,9 +280,9 @@ class RunMonitor(Vertical):
         except Exception:  # an edited or missing export.yaml: the commands still help
             pass
         if output_dir:
-            commands = "\n".join(f"  {c}" for c in serving_commands(f"{output_dir}-merged", template))
+            commands = esc("\n".join(f"  {c}" for c in serving_commands(f"{output_dir}-merged", template)))
             self.query_one("#serve-commands", Static).update(
-                f"[b]After training[/b]: merge with `sft-tui merge {self.shown_dir}`, then serve:\n{commands}")
+                f"[b]After training[/b]: merge with `sft-tui merge {esc(str(self.shown_dir))}`, then serve:\n{commands}")
         self.query_one("#after").display = True
 
     @on(Input.Submitted, "#try-prompt")
@@ -299,13 +301,13 @@ class RunMonitor(Vertical):
         try:
             answers = try_run(self.run_dir, [prompt], compare=True, generation={"max_new_tokens": 128})
         except AfterError as err:
-            self.app.call_from_thread(self.query_one("#answer-base", Static).update, f"[red]{err}[/red]")
+            self.app.call_from_thread(self.query_one("#answer-base", Static).update, f"[red]{esc(str(err))}[/red]")
             return
         by_variant = {a.variant: a.answer for a in answers}
         self.app.call_from_thread(self.query_one("#answer-base", Static).update,
-                                  f"[b]base[/b]\n{by_variant.get('base', '').strip() or '(empty)'}")
+                                  f"[b]base[/b]\n{esc(by_variant.get('base', '').strip() or '(empty)')}")
         self.app.call_from_thread(self.query_one("#answer-tuned", Static).update,
-                                  f"[b]fine-tuned[/b]\n{by_variant.get('fine-tuned', '').strip() or '(empty)'}")
+                                  f"[b]fine-tuned[/b]\n{esc(by_variant.get('fine-tuned', '').strip() or '(empty)')}")
 
     @on(Button.Pressed, "#evaluate")
     def evaluate(self) -> None:
@@ -319,7 +321,7 @@ class RunMonitor(Vertical):
         try:
             result = eval_run(self.run_dir)
         except AfterError as err:
-            self.app.call_from_thread(self.query_one("#eval-metrics", Static).update, f"[red]{err}[/red]")
+            self.app.call_from_thread(self.query_one("#eval-metrics", Static).update, f"[red]{esc(str(err))}[/red]")
             return
         self.app.call_from_thread(self.show_eval, result)
 
@@ -331,7 +333,7 @@ class RunMonitor(Vertical):
         table = self.query_one("#eval-rows", DataTable)
         table.clear()
         for n, row in enumerate(result.rows, start=1):
-            table.add_row(str(n), row.get("label", "").strip()[:200], row.get("predict", "").strip()[:200])
+            table.add_row(str(n), Text(row.get("label", "").strip()[:200]), Text(row.get("predict", "").strip()[:200]))
 
     # --- actions -----------------------------------------------------------------------------
 

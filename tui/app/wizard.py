@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.syntax import Syntax
 from rich.text import Text
+from rich.markup import escape as esc
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -239,15 +240,15 @@ class ModelStep(Step):
             self.state.plan = None
         self.state.model, self.state.model_info = spec, info
         arch = info.architecture
-        lines = [f"[b]{info.name}[/b] ({info.source})  {info.model_name_or_path}",
+        lines = [f"[b]{esc(info.name)}[/b] ({info.source})  {esc(info.model_name_or_path)}",
                  f"parameters  {info.params / 1e9:.2f}B" if info.params >= 1e8 else f"parameters  {info.params:,}",
                  f"arch        {arch.model_type}: {arch.num_hidden_layers} layers, hidden {arch.hidden_size}, "
                  f"heads {arch.num_attention_heads}/{arch.num_key_value_heads}, vocab {arch.vocab_size}",
                  f"template    {info.template or '(none known: set template= on the plan step)'}"]
         if info.weights is not None:
             lines.append("weights     [green]complete[/green]" if info.weights.complete else
-                         "weights     [red]" + "; ".join(info.weights.problems()) + "[/red]")
-        lines += [f"[yellow]{note}[/yellow]" for note in info.notes]
+                         "weights     [red]" + esc("; ".join(info.weights.problems())) + "[/red]")
+        lines += [f"[yellow]{esc(note)}[/yellow]" for note in info.notes]
         box.update("\n".join(lines))
 
     @on(Button.Pressed, "#model-next")
@@ -320,7 +321,7 @@ class DatasetStep(Step):
             lines.append(f"row length (tokens{'' if stats['lengths'].get('exact') else ', approximate'}): "
                          f"median {lengths.get('p50')}, p99 {lengths.get('p99')}, max {lengths.get('max')}")
         for error in report.file_errors:
-            lines.append(f"[red]{error}[/red]")
+            lines.append(f"[red]{esc(error)}[/red]")
         errors = sum(f.error_count for f in report.files)
         warnings = sum(f.problem_count for f in report.files) - errors
         said = f"{warnings} warning{'' if warnings == 1 else 's'}"
@@ -333,7 +334,7 @@ class DatasetStep(Step):
             for n, p in enumerate(f.problems):
                 key = f"{f.path}:{n}"
                 self.problem_rows[key] = (f.path, p)
-                table.add_row(f.path.name, str(p.line or ""), p.field, p.severity, p.message, key=key)
+                table.add_row(Text(f.path.name), str(p.line or ""), Text(p.field), p.severity, Text(p.message), key=key)
         self.query_one("#drop-errors").display = bool(errors)
 
     @on(DataTable.RowSelected, "#dataset-problems")
@@ -484,12 +485,12 @@ class PlanStep(Step):
         device = self.state.request.devices[0]
         where = f"{plan.n_gpus} x {device.name}" if device.vendor != "cpu" else device.name
         if plan.fits:
-            verdict = (f"[b green]fits[/b green]: {est.per_device_gib:.1f} GiB per device of {usable:.1f} usable on {where}; "
+            verdict = (f"[b green]fits[/b green]: {est.per_device_gib:.1f} GiB per device of {usable:.1f} usable on {esc(where)}; "
                        f"recipe {plan.recipe}" + (f"; {plan.steps} optimizer steps" if plan.steps else ""))
         else:
             verdict = (f"[b white on red] DOES NOT FIT [/b white on red] {est.per_device_gib:.1f} GiB per device, "
-                       f"{usable:.1f} usable on {where}.\n[b]What would fit:[/b]\n"
-                       + "\n".join(f"  • {s}" for s in plan.suggestions))
+                       f"{usable:.1f} usable on {esc(where)}.\n[b]What would fit:[/b]\n"
+                       + "\n".join(f"  • {esc(s)}" for s in plan.suggestions))
         self.query_one("#plan-verdict", Static).update(verdict)
         self.query_one("#memory-bar", MemoryBar).set(est.breakdown, plan.capacity_gib)
         legend = Text()
@@ -503,8 +504,8 @@ class PlanStep(Step):
         for key, value in plan.settings.items():
             reason = plan.reasons.get(key)
             shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-            table.add_row(key, shown, reason.kind if reason else "", reason.text if reason else "", key=key)
-        self.query_one("#plan-warnings", Static).update("\n".join(f"[yellow]warning:[/yellow] {w}" for w in plan.warnings))
+            table.add_row(key, Text(shown), reason.kind if reason else "", Text(reason.text) if reason else "", key=key)
+        self.query_one("#plan-warnings", Static).update("\n".join(f"[yellow]warning:[/yellow] {esc(w)}" for w in plan.warnings))
 
     @on(DataTable.RowHighlighted, "#plan-settings")
     def explain_row(self, event: DataTable.RowHighlighted) -> None:
@@ -513,7 +514,7 @@ class PlanStep(Step):
         reason = plan.reasons.get(key) if plan else None
         if reason:
             self.query_one("#setting-detail", Static).update(
-                f"[b]{key}[/b] ({reason.kind}, rule {reason.rule}): {reason.text}.  Enter edits it.")
+                f"[b]{key}[/b] ({reason.kind}, rule {reason.rule}): {esc(reason.text)}.  Enter edits it.")
 
     @on(DataTable.RowSelected, "#plan-settings")
     def edit_row(self, event: DataTable.RowSelected) -> None:
@@ -598,7 +599,7 @@ class ReviewStep(Step):
             self.query_one("#plan-diff", Static).update(Text(str(err), style="red"))
             return
         plan = self.state.plan
-        changed = [f"  {key} = {value}   [dim]({plan.reasons[key].kind}: {plan.reasons[key].text})[/dim]"
+        changed = [f"  {key} = {esc(str(value))}   [dim]({plan.reasons[key].kind}: {esc(plan.reasons[key].text)})[/dim]"
                    for key, value in plan.settings.items() if key in plan.reasons and plan.reasons[key].kind not in ("recipe", "default")]
         self.query_one("#plan-diff", Static).update(
             f"[b]Differs from the {plan.recipe} recipe and LLaMA-Factory's defaults:[/b]\n" + "\n".join(changed))
@@ -631,8 +632,8 @@ class ReviewStep(Step):
             return
         self.state.run_dir = written.run_dir
         self.query_one("#export-result", Static).update(
-            f"[green]Wrote {written.run_dir}[/green]: {', '.join(written.written)}\n"
-            f"Start it here (step 6) or headless: sft-tui run {written.run_dir}")
+            f"[green]Wrote {esc(str(written.run_dir))}[/green]: {', '.join(written.written)}\n"
+            f"Start it here (step 6) or headless: sft-tui run {esc(str(written.run_dir))}")
         self.notify(f"exported {written.run_dir}")
 
     @on(Button.Pressed, "#review-next")
@@ -661,7 +662,7 @@ class RunStep(Vertical):
     def shown(self) -> None:
         run_dir = self.state.run_dir
         if run_dir is not None and not self.query("RunMonitor"):
-            self.query_one("#run-intro", Static).update(f"Run directory: {run_dir}")
+            self.query_one("#run-intro", Static).update(Text(f"Run directory: {run_dir}"))
 
     @on(Button.Pressed, "#start-run")
     def start(self) -> None:
