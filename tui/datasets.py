@@ -372,6 +372,8 @@ class _FileValidator:
         self.custom = spec != DEFAULT_SPECS[spec.formatting]
         self.plain_alpaca = spec.formatting == "alpaca" and not self.custom
         self.place_base = file_index << 40
+        self.buckets = seen.buckets
+        self.add_prompt_bytes, self.add_response_bytes = lengths.byte_sinks()
         # Standard keys not yet seen in a valid row; checked per row until all are found.
         self.unseen = set() if self.custom else set(spec.columns.values())
         schema_format = "sharegpt" if self.custom and spec.formatting != "alpaca" else spec.formatting
@@ -412,6 +414,7 @@ class _FileValidator:
                 self._check_alpaca(line, row)  # what check_row would do, one call shorter
             else:
                 self.check_row(line, row)
+        self.lengths.flush()  # count this chunk's lengths in one go
 
     def _unparsable(self, line: int, raw: bytes, err: orjson.JSONDecodeError) -> None:
         try:
@@ -457,7 +460,7 @@ class _FileValidator:
         instruction, response = row["instruction"], row["output"]
         query, system, history = row.get("input", ""), row.get("system", ""), row.get("history")
         self.report.valid_rows += 1
-        if self.unseen:
+        if self.unseen and not self.unseen.isdisjoint(row):
             self._note_keys(row)
         prompt_empty = (not instruction or instruction.isspace()) and (not query or query.isspace())
         if not response or response.isspace():
@@ -468,16 +471,22 @@ class _FileValidator:
         elif prompt_empty:
             self.add(line, names.pointer("/instruction") if names else "/instruction", "empty_prompt", "instruction and input are both empty")
         history_key = tuple(map(tuple, history)) if history else ()
-        self._record(line, hash((instruction, query, system, history_key)), hash(response))
+        prompt_key = hash((instruction, query, system, history_key))
+        # _record, inlined: the hot path
+        self.buckets[prompt_key & 255].extend((prompt_key, hash(response), self.place_base | (line or 0)))
         lengths = self.lengths
         if lengths.exact:
             turns = [p for pair in history for p in pair] if history else []
             lengths.add_texts("\n".join([system, *turns, instruction, query]), response)
         else:
-            prompt_bytes = text_bytes(instruction) + text_bytes(query) + (text_bytes(system) if system else 0)
+            # text_bytes, inlined for the common ASCII case (str.isascii is O(1))
+            prompt_bytes = ((len(instruction) if instruction.isascii() else text_bytes(instruction))
+                            + (len(query) if query.isascii() else text_bytes(query))
+                            + (text_bytes(system) if system else 0))
             if history:
                 prompt_bytes += sum(text_bytes(a) + text_bytes(b) for a, b in history)
-            lengths.add_bytes(prompt_bytes, text_bytes(response))
+            self.add_prompt_bytes(prompt_bytes)
+            self.add_response_bytes(len(response) if response.isascii() else text_bytes(response))
 
     def _check_messages(self, line, row) -> None:
         messages_key = self.messages_key

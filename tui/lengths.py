@@ -11,6 +11,7 @@ whatever the number of rows. Chat-template tokens (a dozen or so per turn) are n
 from __future__ import annotations
 
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,20 +97,40 @@ class LengthStats:
 
     def __init__(self, tokens: TokenCounter | None = None):
         self.tokens = tokens
-        self.prompt, self.response, self.row = Histogram(), Histogram(), Histogram()
-        self._pending: list[tuple[str, str]] = []
+        self._prompt, self._response, self._row = Histogram(), Histogram(), Histogram()
+        self._pending: list[tuple[str, str]] = []  # texts waiting for the tokenizer (exact)
+        self._prompt_bytes: list[int] = []  # byte lengths waiting to be counted (approximate)
+        self._response_bytes: list[int] = []
+
+    # Reading a histogram first counts what is pending, so no reader can see partial counts.
+    @property
+    def prompt(self) -> Histogram:
+        self.flush()
+        return self._prompt
+
+    @property
+    def response(self) -> Histogram:
+        self.flush()
+        return self._response
+
+    @property
+    def row(self) -> Histogram:
+        self.flush()
+        return self._row
 
     @property
     def exact(self) -> bool:
         return self.tokens is not None
 
+    def byte_sinks(self):
+        """(add prompt bytes, add response bytes): the bound appends behind add_bytes, for the
+        validator's per-row loop, where a method call per row is measurable."""
+        return self._prompt_bytes.append, self._response_bytes.append
+
     def add_bytes(self, prompt_bytes: int, response_bytes: int) -> None:
-        # ceil(bytes / 3.5) in integers; called once per row, so kept to plain dict updates.
-        p, r = (2 * prompt_bytes + 6) // 7, (2 * response_bytes + 6) // 7
-        prompt, response, row = self.prompt.counts, self.response.counts, self.row.counts
-        prompt[p] = prompt.get(p, 0) + 1
-        response[r] = response.get(r, 0) + 1
-        row[p + r] = row.get(p + r, 0) + 1
+        # Called once per row: two appends; flush() counts a chunk of rows at once in C.
+        self._prompt_bytes.append(prompt_bytes)
+        self._response_bytes.append(response_bytes)
 
     def add_texts(self, prompt: str, response: str) -> None:
         self._pending.append((prompt, response))
@@ -117,15 +138,23 @@ class LengthStats:
             self.flush()
 
     def flush(self) -> None:
-        if not self._pending:
-            return
-        prompts = self.tokens.count([p for p, _ in self._pending])
-        responses = self.tokens.count([r for _, r in self._pending])
-        for p, r in zip(prompts, responses):
-            self.prompt.add(p)
-            self.response.add(r)
-            self.row.add(p + r)
-        self._pending.clear()
+        """Count what is pending. The validator calls it after each chunk of rows, so memory stays
+        flat; readers of the histograms call it through the properties above."""
+        if self._prompt_bytes:
+            # ceil(bytes / 3.5) in integers
+            prompts = [(2 * b + 6) // 7 for b in self._prompt_bytes]
+            responses = [(2 * b + 6) // 7 for b in self._response_bytes]
+            self._count(prompts, responses)
+            self._prompt_bytes.clear()
+            self._response_bytes.clear()
+        if self._pending:
+            self._count(self.tokens.count([p for p, _ in self._pending]), self.tokens.count([r for _, r in self._pending]))
+            self._pending.clear()
+
+    def _count(self, prompts: list[int], responses: list[int]) -> None:
+        self._prompt.counts.update(prompts)
+        self._response.counts.update(responses)
+        self._row.counts.update(map(operator.add, prompts, responses))
 
     def recommended_cutoff(self) -> dict:
         self.flush()
