@@ -320,3 +320,14 @@ def test_progress_is_reported(tmp_path):
     seen = []
     validate_paths([path], progress=lambda rows, done, total: seen.append((rows, done, total)))
     assert seen and seen[-1][1] == seen[-1][2] == path.stat().st_size
+
+
+def test_exact_token_lengths_reach_the_planner(tiny_model_dir, tmp_path):
+    """Exact counts are batched for the tokenizer; the planner must see them all (a read flushes)."""
+    from tests.support.llamafactory import SAMPLE_ALPACA_ROWS, write_jsonl
+    from tui.planner import DataFacts
+
+    data = write_jsonl(tmp_path / "rows.jsonl", SAMPLE_ALPACA_ROWS)
+    facts = DataFacts.from_report(validate_paths([data], tokenizer_dir=tiny_model_dir))
+    assert facts.exact_tokens and facts.train_rows == 16
+    assert facts.row_tokens_max and facts.row_tokens_max > 10 and facts.recommended_cutoff == 256
