@@ -235,9 +235,11 @@ BAR_WIDTH = 60
 
 def memory_bar(breakdown: dict, capacity: float) -> str:
     """The breakdown as one line of letters against the device's capacity ('.' is free)."""
-    scale = max(capacity, sum(breakdown.values()))
-    cells = "".join(letter * round(breakdown[key] / scale * BAR_WIDTH) for key, letter in BAR_PARTS)
-    cells = cells[:BAR_WIDTH].ljust(round(capacity / scale * BAR_WIDTH), ".")
+    from tui.memory import bar_cells
+
+    letters = dict(BAR_PARTS)
+    parts, free = bar_cells(breakdown, capacity, BAR_WIDTH)
+    cells = "".join(letters[key] * n for key, n in parts) + "." * free
     return f"[{cells.ljust(BAR_WIDTH)}]"
 
 

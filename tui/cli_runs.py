@@ -114,6 +114,7 @@ class GpuPoller:
 
 def follow_headless(run_dir: Path, as_json: bool) -> int:
     """Print one line (or JSON object) per event until the run ends; exit with the run's status."""
+    from tui.runs import ENDED  # a run's last event is named after its ended status
     from tui.watch import RunWatcher, exit_status_of, plain_line
 
     watcher = RunWatcher(run_dir)
@@ -132,7 +133,7 @@ def follow_headless(run_dir: Path, as_json: bool) -> int:
                     line = plain_line(event, gpus.latest if gpus else None)
                     if line:
                         print(line, flush=True)
-                if event.kind in ("finished", "failed", "stopped", "vanished"):
+                if event.kind in ENDED:
                     if event.kind == "failed" and not as_json:
                         print_failure_details(event, run_dir)
                     return exit_status_of(event)

@@ -203,3 +203,16 @@ def estimate(shape: TrainingShape) -> Estimate:
         trainable_params=n_trainable,
         notes=notes,
     )
+
+
+def bar_cells(breakdown: dict[str, float], capacity: float, width: int) -> tuple[list[tuple[str, int]], int]:
+    """The memory bar's layout, for every renderer of it: how many of `width` cells each part
+    of the breakdown takes, in order, and how many free cells follow, on the scale of the
+    device's capacity (or of the estimate, when it is the larger)."""
+    scale = max(capacity, sum(breakdown.values())) or 1
+    parts, used = [], 0
+    for key, value in breakdown.items():
+        cells = min(round(value / scale * width), width - used)
+        parts.append((key, cells))
+        used += cells
+    return parts, max(0, round(capacity / scale * width) - used)

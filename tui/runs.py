@@ -23,6 +23,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -30,7 +31,6 @@ import yaml
 from tui.bundle import atomic_write
 
 STATE_FILE = "state.json"
-STATUSES = ("new", "running", "finished", "failed", "stopped", "vanished")
 ENDED = ("finished", "failed", "stopped", "vanished")
 # LLaMA-Factory finishes the current step and saves on SIGABRT when LLAMABOARD_ENABLED=1 (run_sft.sh sets it).
 DEFAULT_GRACE_S = 60.0
@@ -106,7 +106,7 @@ def command_line(pid: int) -> str | None:
         return None
 
 
-def is_run_process(pid: int, run_dir: Path) -> bool:
+def is_run_process(pid: int) -> bool:
     """The pid is alive and is this run's run_sft.sh (not a recycled pid)."""
     cmd = command_line(pid)
     return bool(cmd) and "run_sft.sh" in cmd
@@ -140,7 +140,7 @@ def run_status(run_dir: Path) -> RunStatus:
 
     if pid is None:
         return RunStatus(str(run_dir), "new", None, exit_code, out, started, "not started")
-    if exit_code is None and is_run_process(pid, run_dir):
+    if exit_code is None and is_run_process(pid):
         detail = "stopping" if stopped_by_us else ""
         return RunStatus(str(run_dir), "running", pid, None, out, started, detail)
     if stopped_by_us:
@@ -188,67 +188,78 @@ def _pgid(pid: int) -> int | None:
 # --- stopping -------------------------------------------------------------------------------------
 
 
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return _children_map_ps()
-    for entry in entries:
-        if not entry.isdigit():
-            continue
+@dataclass
+class ProcessTable:
+    """One reading of the process table: each process's parent and process group."""
+
+    parent: dict[int, int]
+    group: dict[int, int]
+
+    @classmethod
+    def read(cls) -> "ProcessTable":
+        parent, group = {}, {}
         try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
+            entries = os.listdir("/proc")
         except OSError:
-            continue
-        # the command name (field 2) may hold spaces and parentheses: the ppid follows the last ')'
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    return children
+            return cls._read_ps()
+        for entry in entries:
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            # the command name (field 2) may hold spaces and parentheses: state, ppid, pgrp follow the last ')'
+            fields = stat.rsplit(")", 1)[1].split()
+            parent[int(entry)], group[int(entry)] = int(fields[1]), int(fields[2])
+        return cls(parent, group)
 
+    @classmethod
+    def _read_ps(cls) -> "ProcessTable":  # no /proc (macOS)
+        done = subprocess.run(["ps", "-A", "-o", "pid=,ppid=,pgid="], capture_output=True, text=True, timeout=10)
+        parent, group = {}, {}
+        for line in done.stdout.splitlines():
+            pid, ppid, pgid = (int(x) for x in line.split())
+            parent[pid], group[pid] = ppid, pgid
+        return cls(parent, group)
 
-def _children_map_ps() -> dict[int, list[int]]:
-    done = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True, timeout=10)
-    children: dict[int, list[int]] = {}
-    for line in done.stdout.splitlines():
-        pid, ppid = (int(x) for x in line.split())
-        children.setdefault(ppid, []).append(pid)
-    return children
+    @cached_property
+    def children(self) -> dict[int, list[int]]:
+        children: dict[int, list[int]] = {}
+        for child, ppid in self.parent.items():
+            children.setdefault(ppid, []).append(child)
+        return children
 
-
-def descendants(pid: int) -> list[int]:
-    """pid's children, grandchildren, ... (torchrun's workers included), parents before children."""
-    children = _children_map()
-    found, queue = [], [pid]
-    while queue:
-        for child in children.get(queue.pop(0), []):
-            found.append(child)
-            queue.append(child)
-    return found
+    def descendants(self, pid: int) -> list[int]:
+        """pid's children, grandchildren, ... (torchrun's workers included), parents before children."""
+        found, queue = [], [pid]
+        while queue:
+            for child in self.children.get(queue.pop(0), []):
+                found.append(child)
+                queue.append(child)
+        return found
 
 
 def run_processes(pid: int, pgid: int | None) -> set[int]:
     """Every live process of the run: the script, its descendants, and its process group when the
     script leads one (run by sft-tui or detached: setsid). A hand-started `--foreground` run shares
     the user's shell's group, so only its descendants count then."""
+    table = ProcessTable.read()
     found = set()
     if command_line(pid) is not None:
         found.add(pid)
-        found.update(descendants(pid))
+        found.update(table.descendants(pid))
     if pgid is not None and pgid == pid:
-        children = _children_map()
-        for candidate in {p for ps in children.values() for p in ps}:
-            if _pgid(candidate) == pgid:
-                found.add(candidate)
+        found.update(p for p, group in table.group.items() if group == pgid)
     return {p for p in found if command_line(p) is not None}
 
 
 def training_processes(pid: int) -> list[int]:
     """The deepest llamafactory processes under pid: the trainer itself, or torchrun's workers
     (SIGABRT to torchrun or the launcher would abort them instead of stopping cleanly)."""
-    tree = descendants(pid)
-    lf = [p for p in tree if "llamafactory" in (command_line(p) or "") or "launcher.py" in (command_line(p) or "")]
-    return [p for p in lf if not any(q in lf for q in descendants(p))]
+    table = ProcessTable.read()
+    lf = [p for p in table.descendants(pid) if any(mark in (command_line(p) or "") for mark in ("llamafactory", "launcher.py"))]
+    return [p for p in lf if not any(q in lf for q in table.descendants(p))]
 
 
 def _signal(pids, sig) -> None:
@@ -291,9 +302,10 @@ def stop_run(run_dir: Path, grace: float = DEFAULT_GRACE_S, term_grace: float = 
     else:
         left = everything
     if left:
+        left |= run_processes(pid, pgid)  # anything started meanwhile
         progress(f"still running after {grace:.0f}s: SIGTERM to {len(left)} process(es)")
-        _signal(left | run_processes(pid, pgid), signal.SIGTERM)
-        left = _wait_gone(left | run_processes(pid, pgid), term_grace)
+        _signal(left, signal.SIGTERM)
+        left = _wait_gone(left, term_grace)
     if left:
         progress(f"SIGKILL to {len(left)} process(es)")
         _signal(left, signal.SIGKILL)

@@ -247,7 +247,6 @@ class Follower:
         if self.console.truncated:
             self._reset_state()
             events.append(Event("restarted", text="train.log was rewritten: the run was started again"))
-        before_rows: list[str] = []
         if not self.started:
             banner = next((i for i, line in enumerate(lines) if "Total optimization" in line and TOTAL_STEPS.search(line)), None)
             if banner is not None:
@@ -258,9 +257,10 @@ class Follower:
         rows = self.jsonl.read_lines() if read_jsonl else []
         if self.jsonl is not None and self.jsonl.truncated:
             self.step = 0
-        for line in lines:  # grad_norm is only on the console; harvest it before the rows need it
-            if line.startswith("{'") and "grad_norm" in line:
-                self._console_metrics(line.strip())
+        if rows:  # grad_norm is only on the console: harvest it before the rows need it
+            for line in lines:
+                if line.startswith("{'") and "grad_norm" in line:
+                    self._console_metrics(line.strip())
         for row in rows:
             events.extend(self._jsonl_row(row))
         for line in lines:

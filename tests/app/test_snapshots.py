@@ -97,8 +97,12 @@ def test_dataset_with_errors(snap_compare, size):
 
 
 def recorded_run(tmp_path: Path, name: str) -> Path:
+    """A copy of tests/data/runs/<name>: the finished run's bundle files, with <name>'s own log,
+    exit code and pid files over them."""
+    recorded = REPO / "tests" / "data" / "runs"
     run_dir = tmp_path / "runs" / name
-    shutil.copytree(REPO / "tests" / "data" / "runs" / name, run_dir)
+    shutil.copytree(recorded / "finished", run_dir)
+    shutil.copytree(recorded / name, run_dir, dirs_exist_ok=True)
     return run_dir
 
 

@@ -20,6 +20,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Sparkline, Static
 from textual_plotext import PlotextPlot
 
+from tui.runs import ENDED  # a run's last event is named after its ended status
 from tui.trainlog import format_duration
 
 POLL_S = 0.5
@@ -173,7 +174,7 @@ class RunMonitor(Vertical):
                 if "lr" in event.data:
                     self.lrs.append(event.data["lr"])
                 self._dirty_plot = True
-            elif event.kind in ("finished", "failed", "stopped", "vanished"):
+            elif event.kind in ENDED:
                 self.ended(event)
             elif event.kind in ("oom", "data_error", "data_warning", "checkpoint"):
                 lines.append(f"── {event.kind}: {event.text}")
@@ -269,16 +270,14 @@ class RunMonitor(Vertical):
     # --- after training: serving commands, try a prompt (base and fine-tuned side by side), evaluate ---
 
     def show_after_training(self) -> None:
+        from tui.after import AfterError, Run
         from tui.bundle import serving_commands
 
         output_dir = self.watcher.status.output_dir if self.watcher else None
-        template = None
         try:
-            import yaml
-
-            template = yaml.safe_load((self.run_dir / "export.yaml").read_text()).get("template")
-        except Exception:  # an edited or missing export.yaml: the commands still help
-            pass
+            template = Run.open(self.run_dir).yaml_file("export.yaml").get("template")
+        except AfterError:  # no plan.json or export.yaml (a copied log): the commands still help
+            template = None
         if output_dir:
             commands = esc("\n".join(f"  {c}" for c in serving_commands(f"{output_dir}-merged", template)))
             self.query_one("#serve-commands", Static).update(

@@ -388,14 +388,12 @@ class MemoryBar(Static):
 
 def memory_bar(breakdown: dict, capacity: float, width: int) -> Text:
     """The estimate's parts as coloured blocks against the device's capacity (dots are free)."""
-    scale = max(capacity, sum(breakdown.values())) or 1
+    from tui.memory import bar_cells
+
+    parts, free = bar_cells(breakdown, capacity, width)
     text = Text()
-    used = 0
-    for key, value in breakdown.items():
-        cells = round(value / scale * width)
+    for key, cells in parts:
         text.append("█" * cells, style=BAR_COLOURS.get(key, "white"))
-        used += cells
-    free = max(0, round(capacity / scale * width) - used)
     text.append("·" * free, style="green")
     return text
 
@@ -564,10 +562,13 @@ class ReviewStep(Step):
 
     @staticmethod
     def _this_environment() -> str:
-        import sys
+        """The virtualenv that has LLaMA-Factory, found as the demo finds it; empty when none."""
+        from tui.demo import DemoError, find_training_env
 
-        bin_dir = Path(sys.executable).parent
-        return f"venv:{bin_dir.parent}" if (bin_dir / "llamafactory-cli").exists() and (bin_dir / "activate").exists() else ""
+        try:
+            return find_training_env().env_spec or ""
+        except DemoError:
+            return ""
 
     def shown(self) -> None:
         self.preview()
