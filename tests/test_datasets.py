@@ -179,6 +179,17 @@ def test_overlong_line_warning_and_error_cap(tmp_path):
     assert "145 more problems not listed (--max-errors)" in done.stdout
 
 
+def test_the_cap_keeps_the_first_problems_by_line(tmp_path):
+    """Schema errors are found as rows are parsed, empty texts a batch of rows later: the
+    listed problems must still be the first ones by line."""
+    rows = [{"instruction": f"q{i}", "output": ""} if i % 2 else {"instruction": f"q{i}"} for i in range(1, 41)]
+    path = write_lines(tmp_path / "d.jsonl", rows)
+    (f,) = validate_paths([path], max_errors=5).files
+    assert [(p.line, p.kind) for p in f.problems] == [
+        (1, "empty_response"), (2, "schema"), (3, "empty_response"), (4, "schema"), (5, "empty_response")]
+    assert f.problem_count == 40
+
+
 # --- custom columns from a dataset_info.json entry ------------------------------------------------
 
 

@@ -212,7 +212,7 @@ def cmd_validate(args) -> int:
         raise UserError("name at least one dataset file or directory (or --dataset-info PATH --name NAME)")
     try:
         report = validate_paths(paths, fmt=args.format, spec=spec, tokenizer_dir=args.tokenizer,
-                                max_errors=args.max_errors)
+                                max_errors=args.max_errors, jobs=args.jobs)
     except ValueError as err:  # an unusable --tokenizer
         raise UserError(str(err)) from None
     if args.json:
@@ -394,6 +394,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset-info", metavar="PATH", help="a dataset_info.json whose entry --name says the columns and tags")
     p.add_argument("--name", metavar="NAME", help="the dataset_info.json entry to validate")
     p.add_argument("--max-errors", type=int, default=100, metavar="N", help="problems listed per file (all are counted)")
+    p.add_argument("--jobs", type=int, default=0, metavar="N",
+                   help="processes for a large JSONL file (default 0: one per usable core)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_validate)
 

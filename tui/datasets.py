@@ -6,31 +6,54 @@ The rules follow LLaMA-Factory 0.9.5's own converters (llamafactory/data/convert
 probably not what you meant. JSONL is streamed in chunks: memory stays flat whatever the file
 size (duplicates are found by hashing, lengths kept as histograms). A `.json` array is parsed
 whole, as LLaMA-Factory does.
+
+A large JSONL file (PARALLEL_MIN_BYTES and up) is cut into byte ranges at line ends, checked
+by this process and worker processes, one process per usable core unless `jobs` says
+otherwise; the parts are merged in file order, so the report is the one a single process
+makes. Hence the prompt and response keys come from xxh3, not hash(): str hashes differ
+between processes. Exact token counts (a tokenizer) stay in one process: the tokenizer is
+multi-threaded itself.
 """
 
 from __future__ import annotations
 
+import gc
 import heapq
+import os
+import pickle
 import re
+import subprocess
+import sys
+import tempfile
+import threading
 from array import array
-from dataclasses import dataclass, field
+from collections import deque
+from dataclasses import dataclass, field, replace
+from itertools import compress, count, repeat
+from operator import add, and_, itemgetter, not_, or_
 from pathlib import Path
 from typing import Callable, Iterator
 
 import orjson
+from xxhash import xxh3_64_intdigest
 
 from tui.lengths import LengthStats, TokenCounter, text_bytes
 from tui.schemas import json_pointer, validator
 
 FORMATS = ("alpaca", "sharegpt", "openai")
 DATA_SUFFIXES = (".jsonl", ".json")
-CHUNK_BYTES = 4 << 20
+CHUNK_BYTES = 1 << 20  # JSONL lines read and checked as one batch
+READ_BUFFER_BYTES = 1 << 20
+ARRAY_BATCH = 10000  # rows of a .json array checked as one batch
 SNIFF_BYTES = 64 << 10
 DETECT_ROWS = 50  # rows read to detect a file's format
 DEFAULT_MAX_LINE_BYTES = 1 << 20
 DEFAULT_MAX_ERRORS = 100
+# Workers take about 0.1 s to start: below 128 MiB (some 130k rows of 1 KB) they win too little.
+PARALLEL_MIN_BYTES = 128 << 20
+RANGE_BYTES = 16 << 20  # one worker task: small for steady progress, large next to its overhead
 SPLIT_OF_STEM = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "eval": "val", "test": "test"}
-_LINE_MASK = (1 << 40) - 1
+_LINE_MASK = (1 << 40) - 1  # a row's place: segment << 40 | line within the segment
 _BOM = b"\xef\xbb\xbf"
 
 # Every problem kind, its severity, and what LLaMA-Factory does with such a row.
@@ -278,27 +301,48 @@ def split_of(path: Path) -> str | None:
     return SPLIT_OF_STEM.get(path.stem.lower())
 
 
-def _jsonl_chunks(path: Path, progress: Progress | None) -> Iterator[tuple[int, list[bytes]]]:
-    """(number of the first line, lines) per chunk of the file: whole chunks, so the per-row
-    loop runs without a generator switch per line. A BOM at the start is dropped."""
+def _jsonl_chunks(path: Path, progress: Progress | None, start: int = 0, end: int | None = None) -> Iterator[tuple[int, list[bytes]]]:
+    """(number of the first line, lines) per chunk of the file, or of its bytes start..end with
+    lines numbered from there: whole chunks, so the per-row loop runs without a generator switch
+    per line. Lines keep their newline. A BOM at the start of the file is dropped.
+
+    readlines(hint) rather than read() and split(): it makes each line straight from the
+    buffer, with no chunk-sized copies in between; with a 1 MiB buffer rather than 8 KiB, a
+    line costs a quarter of what read() and split() cost here (bench/validate_throughput.py)."""
     total = path.stat().st_size
+    left = total - start if end is None else end - start
     done = lines_before = 0
-    tail = b""
-    with path.open("rb") as f:
-        first = True
-        while chunk := f.read(CHUNK_BYTES):
-            if first and chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM):]
-            first = False
-            lines = (tail + chunk).split(b"\n")
-            tail = lines.pop()
+    with path.open("rb", buffering=READ_BUFFER_BYTES) as f:
+        f.seek(start)
+        # readlines stops once it has read more than `hint` bytes: hint left - 1 stops at the
+        # range's end; hint 1 may read past it, by whole lines, which are given back.
+        while left > 0 and (lines := f.readlines(max(min(CHUNK_BYTES, left - 1), 1))):
+            size = sum(map(len, lines))
+            left -= size
+            while left < 0:
+                left += len(lines.pop())
+            if done == 0 and start == 0 and lines[0].startswith(_BOM):
+                lines[0] = lines[0][len(_BOM):]
             yield lines_before + 1, lines
             lines_before += len(lines)
-            done += len(chunk)
+            done += size
             if progress:
-                progress(lines_before, done, total)
-    if tail:
-        yield lines_before + 1, [tail]
+                progress(lines_before, min(done, total), total)
+
+
+def _line_ranges(path: Path, size: int) -> list[tuple[int, int]]:
+    """The file cut into byte ranges of about `size`, each ending just after a newline (or at
+    the end of the file), so that every line lies in one range."""
+    total = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as f:
+        while cuts[-1] + size < total:
+            f.seek(cuts[-1] + size)
+            f.readline()  # on to the next line's start
+            if f.tell() >= total:
+                break
+            cuts.append(f.tell())
+    return list(zip(cuts, cuts[1:] + [total]))
 
 
 _JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]|\n')
@@ -326,18 +370,45 @@ def _array_element_lines(data: bytes) -> list[int]:
 # --- one file -------------------------------------------------------------------------------------
 
 
+def text_key(texts, key: int = 0) -> int:
+    """A 64-bit key of a sequence of texts, the same in every process (unlike hash()); each
+    text's hash seeds the next one's, so ("ab", "") and ("a", "b") differ, and a key can be
+    carried on with more texts. Rows come from orjson, whose strings are valid UTF-8 (it
+    rejects lone surrogates), so encode() cannot fail."""
+    for text in texts:
+        key = xxh3_64_intdigest(text.encode(), key)
+    return key
+
+
 class _Seen:
-    """Every valid row's prompt hash, response hash and place, in flat arrays (24 bytes a row,
-    not a dict entry's ~110), split in buckets by hash (_FileValidator._record appends). Duplicates (same prompt and
-    response) and conflicts (same prompt, other response) are found bucket by bucket at the
-    end, each bucket with a small dict, so memory stays flat whatever the file size."""
+    """Every valid row's prompt key, response key and place, in flat arrays (24 bytes a row,
+    not a dict entry's ~110), split in buckets by key (_FileValidator appends). Duplicates (same
+    prompt and response) and conflicts (same prompt, other response) are found bucket by bucket
+    at the end, each bucket with a small dict, so memory stays flat whatever the file size.
+
+    A place is segment << 40 | line, the line counted from the segment's start: a segment is a
+    whole file, or one worker's range of it, whose line offset is known once the ranges before
+    it are done."""
 
     BUCKETS = 256
 
     def __init__(self):
         self.files: list[Path] = []
-        # Per bucket, triples laid flat: prompt hash, response hash, file << 40 | line.
-        self.buckets = [array("q") for _ in range(self.BUCKETS)]
+        self.segments: list[list[int]] = []  # per segment: [file index, lines before it]
+        # Per bucket, triples laid flat: prompt key, response key, place.
+        self.buckets = [array("Q") for _ in range(self.BUCKETS)]
+
+    def new_segment(self, file_index: int) -> int:
+        self.segments.append([file_index, 0])
+        return len(self.segments) - 1
+
+    def merge(self, buckets: list[array]) -> None:
+        for mine, theirs in zip(self.buckets, buckets):
+            mine.extend(theirs)
+
+    def _file_line(self, place: int) -> tuple[int, int]:
+        file_index, lines_before = self.segments[place >> 40]
+        return file_index, lines_before + (place & _LINE_MASK)
 
     def findings(self) -> Iterator[tuple[int, int, str, str]]:
         """(file index, line, kind, message) for every row that repeats an earlier prompt."""
@@ -351,7 +422,7 @@ class _Seen:
                 j = first.setdefault(prompt, i)
                 if j == i:
                     continue
-                file_index, line = places[i] >> 40, places[i] & _LINE_MASK
+                file_index, line = self._file_line(places[i])
                 where = self._where(places[j], file_index)
                 if responses[j] == responses[i]:
                     yield file_index, line, "duplicate", f"same prompt and response as {where}"
@@ -359,22 +430,25 @@ class _Seen:
                     yield file_index, line, "conflict", f"same prompt as {where} with a different response"
 
     def _where(self, place: int, file_index: int) -> str:
-        first_file, first_line = place >> 40, place & _LINE_MASK
+        first_file, first_line = self._file_line(place)
         return f"line {first_line}" if first_file == file_index else f"{self.files[first_file]}:{first_line}"
 
 
 class _FileValidator:
-    def __init__(self, report: FileReport, spec: FormatSpec, seen: _Seen, file_index: int,
+    def __init__(self, report: FileReport, spec: FormatSpec, seen: _Seen, segment: int,
                  lengths: LengthStats, max_errors: int, max_line_bytes: int, check_mixed: bool):
-        self.report, self.spec, self.seen, self.file_index = report, spec, seen, file_index
+        self.report, self.spec, self.seen = report, spec, seen
         self.lengths, self.max_errors, self.max_line_bytes = lengths, max_errors, max_line_bytes
         self.check_mixed = check_mixed
         self.custom = spec != DEFAULT_SPECS[spec.formatting]
         self.plain_alpaca = spec.formatting == "alpaca" and not self.custom
-        self.place_base = file_index << 40
+        self.place_base = segment << 40
         self.buckets = seen.buckets
-        self.add_prompt_bytes, self.add_response_bytes = lengths.byte_sinks()
-        # Standard keys not yet seen in a valid row; checked per row until all are found.
+        # Valid alpaca rows waiting for _count_alpaca, and their lines; see begin_batch for the rest.
+        self.alpaca_rows, self.alpaca_lines = [], []
+        self.listing, self.batch_start = True, 0
+        self.alpaca_names = _canonical_alpaca({}, spec)[1] if spec.formatting == "alpaca" else None
+        # Standard keys not yet seen in a valid row; checked until all are found.
         self.unseen = set() if self.custom else set(spec.columns.values())
         schema_format = "sharegpt" if self.custom and spec.formatting != "alpaca" else spec.formatting
         self.validator = validator(f"dataset-{schema_format}")
@@ -383,38 +457,70 @@ class _FileValidator:
             self.messages_key = spec.columns["messages"]
             self.role_key, self.content_key = spec.tags["role_tag"], spec.tags["content_tag"]
 
-    def _note_keys(self, row: dict) -> None:
-        found = {key for key in self.unseen if key in row}
+    def _note_keys(self, keys) -> None:
+        """Standard keys found in valid rows (a row, or a batch's keys) join columns_present."""
+        found = {key for key in self.unseen if key in keys}
         if found:
             self.unseen -= found
             self.report.columns_present = sorted({*self.report.columns_present, *found})
 
     def add(self, line: int | None, pointer: str, kind: str, message: str) -> None:
+        """Count a problem, and list it while the list had room when the batch began: a batch's
+        problems are put in line order at its end (end_batch), and only then cut to max_errors."""
         counts = self.report.counts
         counts[kind] = counts.get(kind, 0) + 1
-        if len(self.report.problems) < self.max_errors:
+        if self.listing:
             self.report.problems.append(Problem(line, pointer, kind, message))
 
+    def begin_batch(self) -> None:
+        self.listing = len(self.report.problems) < self.max_errors
+        self.batch_start = len(self.report.problems)
+
+    def end_batch(self) -> None:
+        """The batch's valid alpaca rows are counted (_count_alpaca), then its problems, found
+        by row and by column, are put in line order and cut to max_errors."""
+        if self.alpaca_rows:
+            self._count_alpaca(self.alpaca_rows, self.alpaca_lines)
+            self.alpaca_rows, self.alpaca_lines = [], []
+        problems = self.report.problems
+        if len(problems) > self.batch_start:
+            problems[self.batch_start:] = sorted(problems[self.batch_start:], key=_problem_line)
+            del problems[self.max_errors:]
+        self.lengths.flush()  # count this batch's lengths in one go
+
     def check_lines(self, first_line: int, lines: list[bytes]) -> None:
-        """A chunk of JSONL lines, numbered from `first_line`: the hot loop."""
-        loads, decode_error = orjson.loads, orjson.JSONDecodeError
-        report, max_line_bytes, plain_alpaca = self.report, self.max_line_bytes, self.plain_alpaca
+        """A batch of JSONL lines (each may end with its newline), numbered from `first_line`:
+        the hot loop. A valid row of plain alpaca is only parsed and schema-checked here."""
+        loads, decode_error, is_valid = orjson.loads, orjson.JSONDecodeError, self.validator.is_valid
+        max_line_bytes, plain_alpaca = self.max_line_bytes, self.plain_alpaca
+        alpaca_rows, alpaca_lines = self.alpaca_rows, self.alpaca_lines
+        self.begin_batch()
+        rows = 0
         for line, raw in enumerate(lines, first_line):
-            if not raw or raw.isspace():
-                continue
-            report.rows += 1
-            if len(raw) > max_line_bytes:
-                self.add(line, "", "line_too_long", f"line is {len(raw) / (1 << 20):.1f} MiB (limit {max_line_bytes / (1 << 20):.1f} MiB)")
             try:
                 row = loads(raw)
             except decode_error as err:
+                if raw.isspace() or not raw:
+                    continue  # a blank line: LLaMA-Factory skips it too
+                rows += 1
+                self._long_line(line, raw)
                 self._unparsable(line, raw, err)
                 continue
-            if plain_alpaca and type(row) is dict and "conversations" not in row and "messages" not in row:
-                self._check_alpaca(line, row)  # what check_row would do, one call shorter
+            rows += 1
+            if len(raw) > max_line_bytes:
+                self._long_line(line, raw)
+            if plain_alpaca and type(row) is dict and "conversations" not in row and "messages" not in row and is_valid(row):
+                alpaca_rows.append(row)  # what check_row would do, one call shorter
+                alpaca_lines.append(line)
             else:
                 self.check_row(line, row)
-        self.lengths.flush()  # count this chunk's lengths in one go
+        self.report.rows += rows
+        self.end_batch()
+
+    def _long_line(self, line: int, raw: bytes) -> None:
+        size = len(raw.rstrip(b"\r\n"))
+        if size > self.max_line_bytes:
+            self.add(line, "", "line_too_long", f"line is {size / (1 << 20):.1f} MiB (limit {self.max_line_bytes / (1 << 20):.1f} MiB)")
 
     def _unparsable(self, line: int, raw: bytes, err: orjson.JSONDecodeError) -> None:
         try:
@@ -450,43 +556,63 @@ class _FileValidator:
         return False
 
     def _check_alpaca(self, line, row) -> None:
-        # The hot path of the common case: kept flat, one schema call when the row is valid.
-        names = None
         if self.custom:
             row, names = _canonical_alpaca(row, self.spec)
-        if not self.validator.is_valid(row):
-            self._schema(line, row, names)
+            if not self.validator.is_valid(row):
+                self._schema(line, row, names)
+                return
+        elif not self.validator.is_valid(row):
+            self._schema(line, row)
             return
-        instruction, response = row["instruction"], row["output"]
-        query, system, history = row.get("input", ""), row.get("system", ""), row.get("history")
-        self.report.valid_rows += 1
-        if self.unseen and not self.unseen.isdisjoint(row):
-            self._note_keys(row)
-        prompt_empty = (not instruction or instruction.isspace()) and (not query or query.isspace())
-        if not response or response.isspace():
-            if prompt_empty and not history:
+        self.alpaca_rows.append(row)
+        self.alpaca_lines.append(line)
+
+    def _count_alpaca(self, rows: list[dict], lines: list) -> None:
+        """Empty texts, duplicate keys and lengths of a batch of valid alpaca rows (standard
+        keys), column by column: map() runs these loops in C, and only the few rows with an
+        empty text, a system prompt or a history take a Python step of their own."""
+        self.report.valid_rows += len(rows)
+        keys = set().union(*rows)
+        if self.unseen:
+            self._note_keys(keys)
+        instructions, responses = list(map(_INSTRUCTION, rows)), list(map(_OUTPUT, rows))
+        queries = list(map(dict.get, rows, repeat("input"), repeat("")))
+        # A text is blank when nothing is left of it after lstrip(), which copies only a text
+        # with leading whitespace (rare), unlike strip().
+        for i in sorted({*compress(count(), map(not_, map(str.lstrip, responses))),
+                         *compress(count(), map(not_, map(str.lstrip, instructions)))}):
+            self._empty_texts(lines[i], rows[i])
+        instruction_bytes, query_bytes = list(map(str.encode, instructions)), list(map(str.encode, queries))
+        response_bytes = list(map(str.encode, responses))
+        # text_key, column by column: the instruction's key seeds the input's
+        prompt_keys = list(map(xxh3_64_intdigest, query_bytes, map(xxh3_64_intdigest, instruction_bytes)))
+        prompt_sizes = list(map(add, map(len, instruction_bytes), map(len, query_bytes)))
+        more = {i for key in ("system", "history") if key in keys for i in compress(count(), map(dict.get, rows, repeat(key)))}
+        for i in more:  # rows with a system prompt or a history: their texts join the prompt
+            texts = _system_and_history(rows[i])
+            prompt_keys[i] = text_key(texts, prompt_keys[i])
+            prompt_sizes[i] += sum(map(text_bytes, texts))
+        # _record, row by row in C: buckets[prompt_key & 255].extend((prompt_key, response_key, place))
+        places = map(or_, repeat(self.place_base), lines if None not in lines else [line or 0 for line in lines])
+        deque(map(array.extend, map(self.buckets.__getitem__, map(and_, prompt_keys, repeat(255))),
+                  zip(prompt_keys, map(xxh3_64_intdigest, response_bytes), places)), maxlen=0)
+        if self.lengths.exact:
+            for row, instruction, query, response in zip(rows, instructions, queries, responses):
+                self.lengths.add_texts("\n".join([*_system_and_history(row), instruction, query]), response)
+        else:
+            self.lengths.add_byte_columns(prompt_sizes, list(map(len, response_bytes)))
+
+    def _empty_texts(self, line, row: dict) -> None:
+        """The problems of a valid alpaca row with an empty instruction or response."""
+        names = self.alpaca_names
+        prompt_empty = _blank(row["instruction"]) and _blank(row.get("input", ""))
+        if _blank(row["output"]):
+            if prompt_empty and not row.get("history"):
                 self.add(line, "", "empty_row", "instruction, input and output are all empty")
             else:
-                self.add(line, names.pointer("/output") if names else "/output", "empty_response", "the response is empty")
+                self.add(line, names.pointer("/output"), "empty_response", "the response is empty")
         elif prompt_empty:
-            self.add(line, names.pointer("/instruction") if names else "/instruction", "empty_prompt", "instruction and input are both empty")
-        history_key = tuple(map(tuple, history)) if history else ()
-        prompt_key = hash((instruction, query, system, history_key))
-        # _record, inlined: the hot path
-        self.buckets[prompt_key & 255].extend((prompt_key, hash(response), self.place_base | (line or 0)))
-        lengths = self.lengths
-        if lengths.exact:
-            turns = [p for pair in history for p in pair] if history else []
-            lengths.add_texts("\n".join([system, *turns, instruction, query]), response)
-        else:
-            # text_bytes, inlined for the common ASCII case (str.isascii is O(1))
-            prompt_bytes = ((len(instruction) if instruction.isascii() else text_bytes(instruction))
-                            + (len(query) if query.isascii() else text_bytes(query))
-                            + (text_bytes(system) if system else 0))
-            if history:
-                prompt_bytes += sum(text_bytes(a) + text_bytes(b) for a, b in history)
-            self.add_prompt_bytes(prompt_bytes)
-            self.add_response_bytes(len(response) if response.isascii() else text_bytes(response))
+            self.add(line, names.pointer("/instruction"), "empty_prompt", "instruction and input are both empty")
 
     def _check_messages(self, line, row) -> None:
         messages_key = self.messages_key
@@ -518,7 +644,7 @@ class _FileValidator:
         system = system if isinstance(system, str) else ""
         prompt_parts = [system] + [c for r, c, _ in turns if r not in _RESPONSE_ROLES]
         response_parts = [c for r, c, _ in turns if r in _RESPONSE_ROLES]
-        self._record(line, hash(tuple(contents[:-1]) + (system,)), hash(contents[-1]))
+        self._record(line, text_key([*contents[:-1], system]), text_key([contents[-1]]))
         if self.lengths.exact:
             self.lengths.add_texts("\n".join(prompt_parts), "\n".join(response_parts))
         else:
@@ -571,12 +697,25 @@ class _FileValidator:
         return " or ".join(names)
 
     def _record(self, line, prompt_key: int, response_key: int) -> None:
-        # _Seen.add, inlined: this runs once per row.
+        """One row's keys and place into its bucket (_count_alpaca does a batch at once)."""
         self.seen.buckets[prompt_key & 255].extend((prompt_key, response_key, self.place_base | (line or 0)))
 
 
 def _blank(text: str) -> bool:  # no copy, unlike strip()
     return not text or text.isspace()
+
+
+_INSTRUCTION, _OUTPUT = itemgetter("instruction"), itemgetter("output")
+
+
+def _problem_line(problem: Problem) -> int:
+    return problem.line or 0
+
+
+def _system_and_history(row: dict) -> list[str]:
+    """An alpaca row's prompt texts besides instruction and input (empty for most rows)."""
+    history = row.get("history") or ()
+    return [row.get("system", ""), *(text for pair in history for text in pair)] if row.get("system") or history else []
 
 
 def _json_type(value) -> str:
@@ -680,8 +819,10 @@ def _head_rows(path: Path, kind: str) -> list:
 
 def validate_file(path: Path, *, fmt: str = "auto", spec: FormatSpec | None = None, seen: _Seen | None = None,
                   lengths: LengthStats | None = None, max_errors: int = DEFAULT_MAX_ERRORS,
-                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, progress: Progress | None = None) -> FileReport:
-    """Validate one file. Raises DatasetFileError when it cannot be read at all."""
+                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, progress: Progress | None = None,
+                  jobs: int = 0) -> FileReport:
+    """Validate one file, a large JSONL file in `jobs` processes (0: one per usable core).
+    Raises DatasetFileError when it cannot be read at all."""
     kind = sniff(path)
     seen = seen if seen is not None else _Seen()
     lengths = lengths if lengths is not None else LengthStats()
@@ -696,14 +837,197 @@ def validate_file(path: Path, *, fmt: str = "auto", spec: FormatSpec | None = No
         report.format, report.format_source = detected or "alpaca", ("detected from the first rows" if detected else "assumed: no row has a known format's keys")
         spec = DEFAULT_SPECS[report.format]
     seen.files.append(path)
-    checker = _FileValidator(report, spec, seen, len(seen.files) - 1, lengths, max_errors, max_line_bytes,
-                             check_mixed=spec == DEFAULT_SPECS[spec.formatting])
+    file_index = len(seen.files) - 1
+    check_mixed = spec == DEFAULT_SPECS[spec.formatting]
+    if not jobs:
+        from tui.hardware import usable_cpus  # here, not at the top: workers import this module
+
+        jobs = usable_cpus()
+    if kind == "jsonl" and jobs > 1 and not lengths.exact and path.stat().st_size >= PARALLEL_MIN_BYTES:
+        tasks = [_RangeTask(path, start, end, spec, seen.new_segment(file_index), max_errors, max_line_bytes, check_mixed)
+                 for start, end in _line_ranges(path, RANGE_BYTES)]
+        _validate_ranges(tasks, jobs, report, seen, lengths, progress)
+        return report
+    checker = _FileValidator(report, spec, seen, seen.new_segment(file_index), lengths, max_errors, max_line_bytes, check_mixed)
     if kind == "jsonl":
         for first_line, lines in _jsonl_chunks(path, progress):
             checker.check_lines(first_line, lines)
     else:
         _validate_array(path, checker, progress)
     return report
+
+
+@dataclass(frozen=True)
+class _RangeTask:
+    """One worker's share of a JSONL file: the lines in bytes start..end."""
+
+    path: Path
+    start: int
+    end: int
+    spec: FormatSpec
+    segment: int
+    max_errors: int
+    max_line_bytes: int
+    check_mixed: bool
+
+
+def _validate_range(task: _RangeTask) -> tuple[int, FileReport, LengthStats, list[array]]:
+    """In a worker: (lines in the range, its report with lines counted from the range's start,
+    its lengths, its seen-buckets)."""
+    report, seen, lengths = FileReport(path=task.path), _Seen(), LengthStats()
+    checker = _FileValidator(report, task.spec, seen, task.segment, lengths, task.max_errors, task.max_line_bytes, task.check_mixed)
+    lines = 0
+    for first_line, chunk in _jsonl_chunks(task.path, None, task.start, task.end):
+        checker.check_lines(first_line, chunk)
+        lines = first_line + len(chunk) - 1
+    return lines, report, lengths, seen.buckets
+
+
+def _validate_ranges(tasks: list[_RangeTask], jobs: int, report: FileReport, seen: _Seen,
+                     lengths: LengthStats, progress: Progress | None) -> None:
+    """The ranges of one file, checked by _Workers and merged in file order: the first
+    `max_errors` problems are the first ones of the file, as in one process."""
+    total = tasks[-1].end
+    lines_before = 0
+    # _Workers first: zip asks it for one more result at the end, so that it ends (and cleans up)
+    for (lines, part, part_lengths, buckets), task in zip(_Workers(tasks, jobs), tasks):
+        seen.segments[task.segment][1] = lines_before
+        report.rows += part.rows
+        report.valid_rows += part.valid_rows
+        for kind, n in part.counts.items():
+            report.counts[kind] = report.counts.get(kind, 0) + n
+        room = task.max_errors - len(report.problems)
+        report.problems += [replace(p, line=p.line + lines_before) for p in part.problems[:max(room, 0)]]
+        if part.columns_present:
+            report.columns_present = sorted({*report.columns_present, *part.columns_present})
+        lengths.merge(part_lengths)
+        seen.merge(buckets)
+        lines_before += lines
+        if progress:
+            progress(report.rows, task.end, total)
+
+
+_WORKER_CODE = "from tui.datasets import _worker_main; _worker_main()"
+
+
+class _Workers:
+    """_validate_range of each task, yielded in task order, by this process and `jobs - 1`
+    worker processes, each taking the next task when it is ready for one: a slow worker does
+    fewer tasks, and this process works while the workers start (about 0.1 s each).
+
+    Plain `python -c` subprocesses rather than multiprocessing: its spawn and forkserver modes
+    run the caller's main script again in every worker (a script without an
+    `if __name__ == "__main__"` guard makes it start workers forever), and fork is unsafe in the
+    TUI, which validates from a thread. A thread per worker feeds it pickled tasks on stdin,
+    two ahead so that it never waits, and reads its pickled results from stdout."""
+
+    AHEAD = 2
+
+    def __init__(self, tasks: list[_RangeTask], jobs: int):
+        self.tasks, self.jobs = tasks, jobs
+        self.next_task = 0
+        self.results: dict[int, tuple] = {}
+        self.failure: str | None = None
+        self.changed = threading.Condition(threading.RLock())
+
+    def _claim(self) -> int | None:
+        with self.changed:  # _result holds it already: the lock is reentrant
+            if self.next_task == len(self.tasks) or self.failure:
+                return None
+            self.next_task += 1
+            return self.next_task - 1
+
+    def _feed(self, worker: subprocess.Popen, errors) -> None:
+        waiting: deque[int] = deque()
+        try:
+            while True:
+                while len(waiting) < self.AHEAD and (index := self._claim()) is not None:
+                    pickle.dump(self.tasks[index], worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                    worker.stdin.flush()
+                    waiting.append(index)
+                if not waiting:
+                    break
+                result = pickle.load(worker.stdout)
+                with self.changed:
+                    self.results[waiting.popleft()] = result
+                    self.changed.notify_all()
+        except Exception as err:  # whatever it is, _result must hear of it, or it waits forever
+            if isinstance(err, (EOFError, OSError)):  # the worker died: its last words say why
+                worker.wait()
+                errors.seek(0)
+                tail = errors.read().decode(errors="replace").strip().splitlines()[-1:] or [f"exit status {worker.returncode}"]
+                why = tail[0]
+            else:
+                why = repr(err)
+            with self.changed:
+                self.failure = self.failure or f"a validation worker failed: {why}"
+                self.changed.notify_all()
+        finally:
+            try:
+                worker.stdin.close()
+            except OSError:  # a dead worker's pipe
+                pass
+
+    def __iter__(self) -> Iterator[tuple]:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}
+        workers, feeders = [], []
+        try:
+            for _ in range(min(self.jobs, len(self.tasks)) - 1):
+                errors = tempfile.TemporaryFile()
+                worker = subprocess.Popen([sys.executable, "-c", _WORKER_CODE], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=errors, env=env)
+                workers.append((worker, errors))
+                feeders.append(threading.Thread(target=self._feed, args=(worker, errors), daemon=True))
+                feeders[-1].start()
+            for index in range(len(self.tasks)):
+                yield self._result(index)
+        finally:
+            with self.changed:
+                self.failure = self.failure or "stopped"  # no more tasks for the feeders
+            for worker, _ in workers:
+                worker.kill()
+                worker.wait()
+            for feeder in feeders:
+                feeder.join()
+            for worker, errors in workers:
+                worker.stdout.close()
+                errors.close()
+
+    def _result(self, index: int) -> tuple:
+        """Task `index`'s result; while it is not there, this process does the next free task."""
+        while True:
+            with self.changed:
+                if index in self.results:
+                    return self.results.pop(index)
+                if self.failure:
+                    raise RuntimeError(self.failure)
+                mine = self._claim()
+                if mine is None:
+                    self.changed.wait()
+                    continue
+            was_enabled = gc.isenabled()
+            gc.disable()  # as in the workers (_worker_main); for this task only
+            try:
+                result = _validate_range(self.tasks[mine])
+            finally:
+                if was_enabled:
+                    gc.enable()
+            with self.changed:
+                self.results[mine] = result
+
+
+def _worker_main() -> None:
+    """The worker process of _Workers. It makes no reference cycles and lives for one file, so
+    the cyclic garbage collector, which walks every row kept for a batch, is off."""
+    gc.disable()
+    tasks, out = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        try:
+            task = pickle.load(tasks)
+        except EOFError:
+            return
+        pickle.dump(_validate_range(task), out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.flush()
 
 
 def _validate_array(path: Path, checker: _FileValidator, progress: Progress | None) -> None:
@@ -726,13 +1050,14 @@ def _validate_array(path: Path, checker: _FileValidator, progress: Progress | No
         return
     starts = _array_element_lines(data)
     lines = starts if len(starts) == len(rows) else [None] * len(rows)
-    for i, row in enumerate(rows):
-        checker.report.rows += 1
-        checker.check_row(lines[i], row)
-        if progress and i % 10000 == 0:
-            progress(i, len(data), len(data))
-    if progress:
-        progress(len(rows), len(data), len(data))
+    for batch in range(0, len(rows), ARRAY_BATCH):
+        checker.begin_batch()
+        for line, row in zip(lines[batch:batch + ARRAY_BATCH], rows[batch:batch + ARRAY_BATCH]):
+            checker.check_row(line, row)
+        checker.report.rows += len(rows[batch:batch + ARRAY_BATCH])
+        checker.end_batch()
+        if progress:
+            progress(checker.report.rows, len(data), len(data))
 
 
 # --- several files --------------------------------------------------------------------------------
@@ -762,8 +1087,10 @@ def load_dataset_info_entry(info_path: Path, name: str) -> tuple[FormatSpec, lis
 
 def validate_paths(paths: list[Path], *, fmt: str = "auto", spec: FormatSpec | None = None,
                    tokenizer_dir: Path | None = None, max_errors: int = DEFAULT_MAX_ERRORS,
-                   max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, progress: Progress | None = None) -> ValidationReport:
-    """Validate files and directories; unreadable ones become `file_errors` sentences."""
+                   max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, progress: Progress | None = None,
+                   jobs: int = 0) -> ValidationReport:
+    """Validate files and directories; unreadable ones become `file_errors` sentences. `jobs`:
+    processes for a large JSONL file (0: one per usable core)."""
     tokens = TokenCounter(tokenizer_dir) if tokenizer_dir else None
     lengths, seen = LengthStats(tokens), _Seen()
     files, file_errors = expand_paths(paths)
@@ -771,7 +1098,7 @@ def validate_paths(paths: list[Path], *, fmt: str = "auto", spec: FormatSpec | N
     for path in files:
         try:
             reports.append(validate_file(path, fmt=fmt, spec=spec, seen=seen, lengths=lengths, max_errors=max_errors,
-                                         max_line_bytes=max_line_bytes, progress=progress))
+                                         max_line_bytes=max_line_bytes, progress=progress, jobs=jobs))
         except DatasetFileError as err:
             file_errors.append(str(err))
     _add_repeats(reports, seen, max_errors)

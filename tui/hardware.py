@@ -451,11 +451,16 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine() or "CPU"
 
 
-def probe_cpu() -> Device:
+def usable_cpus() -> int:
+    """CPU cores this process may run on (its affinity mask, where the OS has one)."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
-        cores = os.cpu_count() or 1
+        return os.cpu_count() or 1
+
+
+def probe_cpu() -> Device:
+    cores = usable_cpus()
     try:
         total, available = read_meminfo()
     except OSError:

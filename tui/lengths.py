@@ -122,15 +122,15 @@ class LengthStats:
     def exact(self) -> bool:
         return self.tokens is not None
 
-    def byte_sinks(self):
-        """(add prompt bytes, add response bytes): the bound appends behind add_bytes, for the
-        validator's per-row loop, where a method call per row is measurable."""
-        return self._prompt_bytes.append, self._response_bytes.append
-
     def add_bytes(self, prompt_bytes: int, response_bytes: int) -> None:
-        # Called once per row: two appends; flush() counts a chunk of rows at once in C.
+        # Called once per row: two appends; flush() counts a batch of rows at once in C.
         self._prompt_bytes.append(prompt_bytes)
         self._response_bytes.append(response_bytes)
+
+    def add_byte_columns(self, prompt_bytes: list[int], response_bytes: list[int]) -> None:
+        """add_bytes for a batch of rows."""
+        self._prompt_bytes += prompt_bytes
+        self._response_bytes += response_bytes
 
     def add_texts(self, prompt: str, response: str) -> None:
         self._pending.append((prompt, response))
@@ -150,6 +150,11 @@ class LengthStats:
         if self._pending:
             self._count(self.tokens.count([p for p, _ in self._pending]), self.tokens.count([r for _, r in self._pending]))
             self._pending.clear()
+
+    def merge(self, other: LengthStats) -> None:
+        """Add another's counts: a worker's share of a file."""
+        for mine, theirs in ((self.prompt, other.prompt), (self.response, other.response), (self.row, other.row)):
+            mine.counts.update(theirs.counts)
 
     def _count(self, prompts: list[int], responses: list[int]) -> None:
         self._prompt.counts.update(prompts)
