@@ -72,6 +72,7 @@ def test_workers_make_the_report_one_process_makes(tmp_path, tiny_ranges):
     got = {(p["line"], p["kind"]): p["message"] for p in f["problems"]}
     assert set(got) == {(10, "invalid_json"), (50, "schema"), (80, "empty_row"), (120, "empty_response"),
                         (180, "duplicate"), (210, "conflict"), (240, "mixed_format")}
+    assert got[(10, "invalid_json")] == "not valid JSON: unexpected end of data (column 40)"  # not past the CRLF
     assert got[(180, "duplicate")] == "same prompt and response as line 3"
     assert got[(210, "conflict")] == "same prompt as line 4 with a different response"
     assert report["stats"]["lengths"]["rows_measured"] == 296

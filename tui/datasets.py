@@ -523,11 +523,16 @@ class _FileValidator:
             self.add(line, "", "line_too_long", f"line is {size / (1 << 20):.1f} MiB (limit {self.max_line_bytes / (1 << 20):.1f} MiB)")
 
     def _unparsable(self, line: int, raw: bytes, err: orjson.JSONDecodeError) -> None:
+        raw = raw.rstrip(b"\r\n")  # else an error at the end of the line is put on the next one
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as bad:
             self.add(line, "", "invalid_utf8", f"invalid UTF-8 at byte {bad.start + 1} of the line")
             return
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError as without_newline:
+            err = without_newline
         self.add(line, "", "invalid_json", f"not valid JSON: {_json_error_text(err)}")
 
     def check_row(self, line: int | None, row) -> None:
