@@ -323,3 +323,21 @@ def test_the_s2_like_bundle_really_trains_with_run_sft_sh(tiny_model_dir, tmp_pa
     log = [json.loads(line) for line in (saves / "trainer_log.jsonl").read_text().splitlines()]
     assert any("eval_loss" in row for row in log)  # the val split was evaluated
     assert (saves / "running_log.txt").is_file()  # LLAMABOARD_ENABLED=1 reached LLaMA-Factory
+
+
+@pytest.mark.llamafactory
+def test_check_uses_the_run_s_own_training_environment(golden_specs, tmp_path):
+    """`sft-tui check` asks the LLaMA-Factory of the environment run_sft.sh activates (here a
+    venv whose python notes that it ran, then runs the real one), not the one on PATH."""
+    venv = tmp_path / "train-venv"
+    (venv / "bin").mkdir(parents=True)
+    python = venv / "bin" / "python"
+    python.write_text(f'#!/bin/sh\ntouch "{tmp_path / "used"}"\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    spec = json.loads(json.dumps(golden_specs["S2"]))
+    spec["paths"]["run_dir"] = str(tmp_path / "run")
+    spec["launch"]["env"] = f"venv:{venv}"
+    write_bundle(spec)
+    done = subprocess.run([str(BIN / "sft-tui"), "check", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (tmp_path / "used").exists()

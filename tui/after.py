@@ -51,17 +51,16 @@ class Run:
 
     def python(self) -> list[str]:
         """argv prefix of the training environment's python."""
-        env = self.spec["launch"].get("env") or ""
-        if env.startswith("venv:"):
-            python = Path(env[5:]) / "bin" / "python"
-            if not python.exists():
-                raise AfterError(f"the run's training environment {env[5:]} has no bin/python")
-            return [str(python)]
-        if env.startswith("conda:"):
-            return ["conda", "run", "--no-capture-output", "-n", env[6:], "python"]
-        from tui.check import training_python
+        from tui.check import env_python, training_python
 
-        return [training_python()]
+        env = self.spec["launch"].get("env") or ""
+        if not env:
+            return [training_python()]
+        argv = env_python(env)
+        if argv is None:
+            raise AfterError(f"the run's training environment {env.split(':', 1)[-1]} is not on this machine"
+                             + (" (no bin/python in it)" if env.startswith("venv:") else " (no conda on PATH)"))
+        return argv
 
     def yaml_file(self, name: str) -> dict:
         try:

@@ -32,11 +32,9 @@ class CheckResult:
         return [f"{p['file']}: {p['key'] + ': ' if p['key'] else ''}{p['message']}" for p in self.problems]
 
 
-def training_python(explicit: str | None = None) -> str:
-    """The python of the training environment: --python, else the interpreter behind the
-    llamafactory-cli on PATH (its #! line), else this one."""
-    if explicit:
-        return explicit
+def training_python() -> str:
+    """The python of the training environment where a run names none (or not one on this
+    machine): the interpreter behind the llamafactory-cli on PATH (its #! line), else this one."""
     cli = shutil.which("llamafactory-cli") or str(Path(sys.executable).with_name("llamafactory-cli"))
     try:
         first = Path(cli).read_text(errors="replace").splitlines()[0]
@@ -47,14 +45,36 @@ def training_python(explicit: str | None = None) -> str:
     return sys.executable
 
 
+def env_python(env: str) -> list[str] | None:
+    """argv prefix of the python in a bundle's training environment (plan.json's launch.env,
+    the one run_sft.sh activates: "venv:DIR" or "conda:NAME"), or None when that environment is
+    not on this machine (or the bundle names none)."""
+    if env.startswith("venv:") and (Path(env[5:]) / "bin" / "python").exists():
+        return [str(Path(env[5:]) / "bin" / "python")]
+    if env.startswith("conda:") and shutil.which("conda"):
+        return ["conda", "run", "--no-capture-output", "-n", env[6:], "python"]
+    return None
+
+
+def _run_env(run_dir: Path) -> str:
+    try:
+        return json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))["launch"].get("env") or ""
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return ""  # a directory sft-tui did not write: train.yaml is enough to check
+
+
 def check_run(run_dir: Path, python: str | None = None) -> CheckResult:
+    """LLaMA-Factory's verdict on run_dir, from `python` (--python), else from the run's own
+    training environment when it is on this machine, else from training_python(): a bundle
+    planned for another machine is still checked with the LLaMA-Factory installed here."""
     if not (run_dir / "train.yaml").is_file():
         raise CheckError(f"{run_dir}: no train.yaml here; is this a run directory?")
+    argv = [python] if python else env_python(_run_env(run_dir)) or [training_python()]
     env = dict(os.environ, HF_HUB_OFFLINE="1", DISABLE_VERSION_CHECK="0", TOKENIZERS_PARALLELISM="false")
     try:
         # Passed as -c source from the run directory: run by path, the script's folder (tui/,
         # with its datasets.py) would shadow the `datasets` library on sys.path.
-        done = subprocess.run([training_python(python), "-c", CHECK_SCRIPT.read_text(), str(run_dir.resolve())],
+        done = subprocess.run([*argv, "-c", CHECK_SCRIPT.read_text(), str(run_dir.resolve())],
                               capture_output=True, text=True, timeout=CHECK_TIMEOUT_S, env=env, cwd=run_dir)
     except (OSError, subprocess.TimeoutExpired) as err:
         raise CheckError(f"the training environment's python could not run the check ({err})") from None
