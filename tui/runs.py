@@ -124,14 +124,16 @@ def final_metrics_logged(run_dir: Path, output_dir: Path | None) -> bool:
     return any("***** train metrics *****" in line for line in lines)
 
 
-def run_status(run_dir: Path) -> RunStatus:
+def run_status(run_dir: Path, output_dir: Path | None = None) -> RunStatus:
+    """The run's status, read afresh. `output_dir`: train.yaml's, when the caller has read it
+    already (a watcher asks twice a second, and a running run's train.yaml does not change)."""
     run_dir = Path(run_dir)
     if not (run_dir / "run_sft.sh").is_file():
         raise RunError(f"{run_dir} is not a run directory (no run_sft.sh): export one with `sft-tui export`")
     state = read_state(run_dir)
     pid = _read_int(run_dir / "run.pid")
     exit_code = _read_int(run_dir / "exit_code")
-    output_dir = output_dir_of(run_dir)
+    output_dir = output_dir or output_dir_of(run_dir)
     started = state.get("started")
     if started is None and (run_dir / "run.pid").exists():
         started = datetime.fromtimestamp((run_dir / "run.pid").stat().st_mtime).astimezone().isoformat(timespec="seconds")

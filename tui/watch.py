@@ -24,14 +24,15 @@ class RunWatcher:
         offset = 0
         if log.is_file() and os.path.getsize(log) > OPEN_AT_TAIL_BYTES:
             offset = tail_offset(log, TAIL_LINES)
-        self.follower = Follower(self.run_dir, Path(self.status.output_dir) if self.status.output_dir else None, offset)
+        self.output_dir = Path(self.status.output_dir) if self.status.output_dir else None
+        self.follower = Follower(self.run_dir, self.output_dir, offset)
         self.ended = False
 
     def poll(self) -> list[Event]:
         """New events; the last one is finished/failed/stopped/vanished once the run has ended."""
         if self.ended:
             return self.follower.poll()
-        self.status = run_status(self.run_dir)
+        self.status = run_status(self.run_dir, self.output_dir)
         events = self.follower.poll()
         if self.status.status in ENDED:
             events += self.follower.poll()  # whatever was written between the two reads
