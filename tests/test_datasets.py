@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -320,6 +322,16 @@ def test_a_bad_file_does_not_hide_the_good_ones(tmp_path):
     code, out = validate_json(good, tmp_path / "gone.jsonl")
     assert code == 2 and out["files"][0]["valid_rows"] == 1
     assert out["file_errors"] == [f"{tmp_path / 'gone.jsonl'}: no such file or directory"]
+
+
+def test_ctrl_c_is_a_word_not_a_traceback(tmp_path):
+    fifo = tmp_path / "never-written.jsonl"
+    os.mkfifo(fifo)  # reading it waits forever: validate is busy when Ctrl-C comes
+    proc = subprocess.Popen([str(BIN / "sft-tui"), "validate", str(fifo)], stderr=subprocess.PIPE, text=True)
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert (proc.returncode, err) == (130, "sft-tui: interrupted\n")
 
 
 def test_every_problem_kind_has_a_severity():

@@ -464,6 +464,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:  # `sft-tui ... | head`
         return EXIT_OK
+    except KeyboardInterrupt:  # Ctrl-C: a word, not a traceback (monitor says its own)
+        print("sft-tui: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
