@@ -23,3 +23,11 @@ def test_follow_log_harness_runs_small(tmp_path):
                            "--seconds", "1"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "last 40 lines" in done.stdout and "follower CPU" in done.stdout and "lag from write" in done.stdout
+
+
+def test_validate_throughput_harness_runs_small():
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "validate_throughput.py"), "--rows", "3000",
+                           "--baseline-rows", "500"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sft-tui validator, --jobs 1" in done.stdout and "json + jsonschema loop" in done.stdout
+    assert "reported line 9001" in done.stdout and "right line" in done.stdout
