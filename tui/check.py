@@ -57,9 +57,11 @@ def env_python(env: str) -> list[str] | None:
 
 
 def _run_env(run_dir: Path) -> str:
+    from tui.bundle import BundleError, load_spec
+
     try:
-        return json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))["launch"].get("env") or ""
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return load_spec(run_dir / "plan.json")["launch"].get("env") or ""
+    except BundleError:
         return ""  # a directory sft-tui did not write: train.yaml is enough to check
 
 

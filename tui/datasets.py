@@ -437,10 +437,9 @@ class _Seen:
 
 class _FileValidator:
     def __init__(self, report: FileReport, spec: FormatSpec, seen: _Seen, segment: int,
-                 lengths: LengthStats, max_errors: int, max_line_bytes: int, check_mixed: bool):
+                 lengths: LengthStats, max_errors: int, max_line_bytes: int):
         self.report, self.spec, self.seen = report, spec, seen
         self.lengths, self.max_errors, self.max_line_bytes = lengths, max_errors, max_line_bytes
-        self.check_mixed = check_mixed
         self.custom = spec != DEFAULT_SPECS[spec.formatting]
         self.plain_alpaca = spec.formatting == "alpaca" and not self.custom
         self.place_base = segment << 40
@@ -540,7 +539,7 @@ class _FileValidator:
         if type(row) is not dict:
             self.add(line, "", "not_an_object", f"a row must be a JSON object, not {_json_type(row)}")
             return
-        if self.check_mixed:
+        if not self.custom:  # row_format knows the standard key names only
             other = row_format(row)
             if other is not None and other != self.spec.formatting:
                 self.add(line, "", "mixed_format", f"this row is {other} but the file is {self.spec.formatting}")
@@ -844,17 +843,16 @@ def validate_file(path: Path, *, fmt: str = "auto", spec: FormatSpec | None = No
         spec = DEFAULT_SPECS[report.format]
     seen.files.append(path)
     file_index = len(seen.files) - 1
-    check_mixed = spec == DEFAULT_SPECS[spec.formatting]
     if not jobs:
         from tui.hardware import usable_cpus  # here, not at the top: workers import this module
 
         jobs = usable_cpus()
     if kind == "jsonl" and jobs > 1 and not lengths.exact and path.stat().st_size >= PARALLEL_MIN_BYTES:
-        tasks = [_RangeTask(path, start, end, spec, seen.new_segment(file_index), max_errors, max_line_bytes, check_mixed)
+        tasks = [_RangeTask(path, start, end, spec, seen.new_segment(file_index), max_errors, max_line_bytes)
                  for start, end in _line_ranges(path, RANGE_BYTES)]
         _validate_ranges(tasks, jobs, report, seen, lengths, progress)
         return report
-    checker = _FileValidator(report, spec, seen, seen.new_segment(file_index), lengths, max_errors, max_line_bytes, check_mixed)
+    checker = _FileValidator(report, spec, seen, seen.new_segment(file_index), lengths, max_errors, max_line_bytes)
     if kind == "jsonl":
         for first_line, lines in _jsonl_chunks(path, progress):
             checker.check_lines(first_line, lines)
@@ -874,14 +872,13 @@ class _RangeTask:
     segment: int
     max_errors: int
     max_line_bytes: int
-    check_mixed: bool
 
 
 def _validate_range(task: _RangeTask) -> tuple[int, FileReport, LengthStats, list[array]]:
     """In a worker: (lines in the range, its report with lines counted from the range's start,
     its lengths, its seen-buckets)."""
     report, seen, lengths = FileReport(path=task.path), _Seen(), LengthStats()
-    checker = _FileValidator(report, task.spec, seen, task.segment, lengths, task.max_errors, task.max_line_bytes, task.check_mixed)
+    checker = _FileValidator(report, task.spec, seen, task.segment, lengths, task.max_errors, task.max_line_bytes)
     lines = 0
     for first_line, chunk in _jsonl_chunks(task.path, None, task.start, task.end):
         checker.check_lines(first_line, chunk)
