@@ -121,7 +121,7 @@ def test_monitor(snap_compare, tmp_path, monkeypatch, name, size):
 
 async def test_model_output_and_errors_with_brackets_are_shown_as_text(tmp_path, monkeypatch):
     """Generated answers, paths and errors hold '[' and the like: shown literally, never parsed as markup."""
-    from textual.widgets import Static
+    from textual.widgets import Input, Static
 
     from tui.after import EvalResult
     from tui.trainlog import Event
@@ -139,3 +139,16 @@ async def test_model_output_and_errors_with_brackets_are_shown_as_text(tmp_path,
         assert [str(cell) for cell in monitor.query_one("#eval-rows").get_row_at(0)[1:]] == ["[/x] ok", "+*/ [=]"]
         shown = str(monitor.query_one("#diagnosis-text", Static).render())
         assert "bad [value=1]" in shown and "[/b] x" in shown
+
+        # Textual's and Rich's escape() both miss '[Z=...]' (a capital) and a trailing backslash:
+        # a tiny model once answered with such text and the panel's markup failed to parse.
+        import tui.after
+
+        odd = "[Z=+*/0123] and a trailing \\"
+        monkeypatch.setattr(tui.after, "try_run", lambda *a, **k: [
+            tui.after.Answer("base", "q", odd), tui.after.Answer("fine-tuned", "q", odd)])
+        monitor.ended(Event("failed", {"cause": "exception", "context": []}, odd))
+        monitor.ask(Input.Submitted(monitor.query_one("#try-prompt", Input), "q"))
+        await settle(pilot)
+        for widget in ("#answer-base", "#answer-tuned", "#diagnosis-text"):
+            assert odd in str(monitor.query_one(widget, Static).render())

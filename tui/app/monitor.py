@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape as esc
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Sparkline, Static
 from textual_plotext import PlotextPlot
@@ -93,7 +93,7 @@ class RunMonitor(Vertical):
             return None
 
     def compose(self) -> ComposeResult:
-        yield Static(f"[b]{esc(self.run_dir.name)}[/b]  {esc(str(self.shown_dir))}", id="run-title")
+        yield Static(Content.from_markup("[b]$name[/b]  $where", name=self.run_dir.name, where=str(self.shown_dir)), id="run-title")
         yield Static("connecting…", id="run-status")
         yield ProgressBar(total=None, show_eta=False, id="run-progress")
         with Horizontal(id="run-charts"):
@@ -136,7 +136,7 @@ class RunMonitor(Vertical):
         try:
             watcher = RunWatcher(self.run_dir)
         except Exception as err:  # not a run directory: say so, in the screen
-            self.app.call_from_thread(self._set_status, f"[red]{esc(str(err))}[/red]")
+            self.app.call_from_thread(self._set_status, Content.from_markup("[red]$err[/red]", err=str(err)))
             return
         self.watcher = watcher
         self.app.call_from_thread(self._started)
@@ -147,7 +147,7 @@ class RunMonitor(Vertical):
         self.set_interval(1.0, self._redraw_plot)
         self.poll_logs()
 
-    def _set_status(self, text: str) -> None:
+    def _set_status(self, text: str | Content) -> None:
         self.query_one("#run-status", Static).update(text)
 
     @work(thread=True, exclusive=True, group="follow")
@@ -253,17 +253,17 @@ class RunMonitor(Vertical):
             self.show_after_training()
             return
         if event.kind in ("failed", "vanished"):
-            text = f"[b red]{event.kind}[/b red]: {esc(event.text)}"
+            text = Content.from_markup("[b red]$kind[/b red]: $text", kind=event.kind, text=event.text)
             if event.data.get("cause") == "oom":
-                text += "\n\nThe settings that drive memory: micro-batch, quantization, cutoff_len. " \
-                        "Retry writes a new run with the next of: half the micro-batch (double accumulation), " \
-                        "4-bit QLoRA, half the cutoff."
+                text += ("\n\nThe settings that drive memory: micro-batch, quantization, cutoff_len. "
+                         "Retry writes a new run with the next of: half the micro-batch (double accumulation), " \
+                         "4-bit QLoRA, half the cutoff.")
                 self.query_one("#retry").display = True
             else:
                 self.query_one("#retry").display = False
             context = event.data.get("context") or []
             if event.data.get("cause") in ("exception", "unknown") and context:
-                text += "\n" + esc("\n".join(context[-4:]))
+                text += "\n" + "\n".join(context[-4:])  # plain: Content + str adds no markup
             self.query_one("#diagnosis-text", Static).update(text)
             self.query_one("#diagnosis").display = True
 
@@ -279,9 +279,10 @@ class RunMonitor(Vertical):
         except AfterError:  # no plan.json or export.yaml (a copied log): the commands still help
             template = None
         if output_dir:
-            commands = esc("\n".join(f"  {c}" for c in serving_commands(f"{output_dir}-merged", template)))
-            self.query_one("#serve-commands", Static).update(
-                f"[b]After training[/b]: merge with `sft-tui merge {esc(str(self.shown_dir))}`, then serve:\n{commands}")
+            commands = "\n".join(f"  {c}" for c in serving_commands(f"{output_dir}-merged", template))
+            self.query_one("#serve-commands", Static).update(Content.from_markup(
+                "[b]After training[/b]: merge with `sft-tui merge $run`, then serve:\n$commands",
+                run=str(self.shown_dir), commands=commands))
         self.query_one("#after").display = True
 
     @on(Input.Submitted, "#try-prompt")
@@ -300,13 +301,15 @@ class RunMonitor(Vertical):
         try:
             answers = try_run(self.run_dir, [prompt], compare=True, generation={"max_new_tokens": 128})
         except AfterError as err:
-            self.app.call_from_thread(self.query_one("#answer-base", Static).update, f"[red]{esc(str(err))}[/red]")
+            self.app.call_from_thread(self.query_one("#answer-base", Static).update,
+                                      Content.from_markup("[red]$err[/red]", err=str(err)))
             return
         by_variant = {a.variant: a.answer for a in answers}
         self.app.call_from_thread(self.query_one("#answer-base", Static).update,
-                                  f"[b]base[/b]\n{esc(by_variant.get('base', '').strip() or '(empty)')}")
+                                  Content.from_markup("[b]base[/b]\n$answer", answer=by_variant.get("base", "").strip() or "(empty)"))
         self.app.call_from_thread(self.query_one("#answer-tuned", Static).update,
-                                  f"[b]fine-tuned[/b]\n{esc(by_variant.get('fine-tuned', '').strip() or '(empty)')}")
+                                  Content.from_markup("[b]fine-tuned[/b]\n$answer",
+                                                      answer=by_variant.get("fine-tuned", "").strip() or "(empty)"))
 
     @on(Button.Pressed, "#evaluate")
     def evaluate(self) -> None:
@@ -320,7 +323,8 @@ class RunMonitor(Vertical):
         try:
             result = eval_run(self.run_dir)
         except AfterError as err:
-            self.app.call_from_thread(self.query_one("#eval-metrics", Static).update, f"[red]{esc(str(err))}[/red]")
+            self.app.call_from_thread(self.query_one("#eval-metrics", Static).update,
+                                      Content.from_markup("[red]$err[/red]", err=str(err)))
             return
         self.app.call_from_thread(self.show_eval, result)
 

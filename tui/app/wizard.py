@@ -13,10 +13,10 @@ from pathlib import Path
 
 from rich.syntax import Syntax
 from rich.text import Text
-from rich.markup import escape as esc
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.suggester import Suggester
 from textual.widgets import (Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static, TabbedContent,
                              TabPane)
@@ -240,16 +240,17 @@ class ModelStep(Step):
             self.state.plan = None
         self.state.model, self.state.model_info = spec, info
         arch = info.architecture
-        lines = [f"[b]{esc(info.name)}[/b] ({info.source})  {esc(info.model_name_or_path)}",
+        lines = [Content.from_markup("[b]$name[/b] ($source)  $path", name=info.name, source=info.source,
+                                     path=info.model_name_or_path),
                  f"parameters  {info.params / 1e9:.2f}B" if info.params >= 1e8 else f"parameters  {info.params:,}",
                  f"arch        {arch.model_type}: {arch.num_hidden_layers} layers, hidden {arch.hidden_size}, "
                  f"heads {arch.num_attention_heads}/{arch.num_key_value_heads}, vocab {arch.vocab_size}",
                  f"template    {info.template or '(none known: set template= on the plan step)'}"]
         if info.weights is not None:
-            lines.append("weights     [green]complete[/green]" if info.weights.complete else
-                         "weights     [red]" + esc("; ".join(info.weights.problems())) + "[/red]")
-        lines += [f"[yellow]{esc(note)}[/yellow]" for note in info.notes]
-        box.update("\n".join(lines))
+            lines.append(Content.from_markup("weights     [green]complete[/green]") if info.weights.complete else
+                         Content.from_markup("weights     [red]$problems[/red]", problems="; ".join(info.weights.problems())))
+        lines += [Content.from_markup("[yellow]$note[/yellow]", note=note) for note in info.notes]
+        box.update(Content("\n").join(lines))
 
     @on(Button.Pressed, "#model-next")
     def next_step(self) -> None:
@@ -321,12 +322,12 @@ class DatasetStep(Step):
             lines.append(f"row length (tokens{'' if stats['lengths'].get('exact') else ', approximate'}): "
                          f"median {lengths.get('p50')}, p99 {lengths.get('p99')}, max {lengths.get('max')}")
         for error in report.file_errors:
-            lines.append(f"[red]{esc(error)}[/red]")
+            lines.append(Content.from_markup("[red]$error[/red]", error=error))
         errors = sum(f.error_count for f in report.files)
         warnings = sum(f.problem_count for f in report.files) - errors
         said = f"{warnings} warning{'' if warnings == 1 else 's'}"
-        lines.append(f"[red]{errors} error{'' if errors == 1 else 's'}[/red], {said}" if errors else f"no errors, {said}")
-        self.query_one("#dataset-stats", Static).update("\n".join(lines))
+        lines.append(Content.from_markup(f"[red]{errors} error{'' if errors == 1 else 's'}[/red], {said}") if errors else f"no errors, {said}")
+        self.query_one("#dataset-stats", Static).update(Content("\n").join(lines))
         table = self.query_one("#dataset-problems", DataTable)
         table.clear()
         self.problem_rows = {}
@@ -483,12 +484,14 @@ class PlanStep(Step):
         device = self.state.request.devices[0]
         where = f"{plan.n_gpus} x {device.name}" if device.vendor != "cpu" else device.name
         if plan.fits:
-            verdict = (f"[b green]fits[/b green]: {est.per_device_gib:.1f} GiB per device of {usable:.1f} usable on {esc(where)}; "
-                       f"recipe {plan.recipe}" + (f"; {plan.steps} optimizer steps" if plan.steps else ""))
+            verdict = Content.from_markup(
+                f"[b green]fits[/b green]: {est.per_device_gib:.1f} GiB per device of {usable:.1f} usable on $where; "
+                f"recipe {plan.recipe}" + (f"; {plan.steps} optimizer steps" if plan.steps else ""), where=where)
         else:
-            verdict = (f"[b white on red] DOES NOT FIT [/b white on red] {est.per_device_gib:.1f} GiB per device, "
-                       f"{usable:.1f} usable on {esc(where)}.\n[b]What would fit:[/b]\n"
-                       + "\n".join(f"  • {esc(s)}" for s in plan.suggestions))
+            verdict = Content.from_markup(
+                f"[b white on red] DOES NOT FIT [/b white on red] {est.per_device_gib:.1f} GiB per device, "
+                f"{usable:.1f} usable on $where.\n[b]What would fit:[/b]\n$suggestions",
+                where=where, suggestions="\n".join(f"  • {s}" for s in plan.suggestions))
         self.query_one("#plan-verdict", Static).update(verdict)
         self.query_one("#memory-bar", MemoryBar).set(est.breakdown, plan.capacity_gib)
         legend = Text()
@@ -503,7 +506,8 @@ class PlanStep(Step):
             reason = plan.reasons.get(key)
             shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
             table.add_row(key, Text(shown), reason.kind if reason else "", Text(reason.text) if reason else "", key=key)
-        self.query_one("#plan-warnings", Static).update("\n".join(f"[yellow]warning:[/yellow] {esc(w)}" for w in plan.warnings))
+        self.query_one("#plan-warnings", Static).update(
+            Content("\n").join(Content.from_markup("[yellow]warning:[/yellow] $w", w=w) for w in plan.warnings))
 
     @on(DataTable.RowHighlighted, "#plan-settings")
     def explain_row(self, event: DataTable.RowHighlighted) -> None:
@@ -512,7 +516,8 @@ class PlanStep(Step):
         reason = plan.reasons.get(key) if plan else None
         if reason:
             self.query_one("#setting-detail", Static).update(
-                f"[b]{key}[/b] ({reason.kind}, rule {reason.rule}): {esc(reason.text)}.  Enter edits it.")
+                Content.from_markup("[b]$key[/b] ($kind, rule $rule): $text.  Enter edits it.",
+                                    key=key, kind=reason.kind, rule=reason.rule, text=reason.text))
 
     @on(DataTable.RowSelected, "#plan-settings")
     def edit_row(self, event: DataTable.RowSelected) -> None:
@@ -600,10 +605,12 @@ class ReviewStep(Step):
             self.query_one("#plan-diff", Static).update(Text(str(err), style="red"))
             return
         plan = self.state.plan
-        changed = [f"  {key} = {esc(str(value))}   [dim]({plan.reasons[key].kind}: {esc(plan.reasons[key].text)})[/dim]"
+        changed = [Content.from_markup("  $key = $value   [dim]($kind: $text)[/dim]", key=key, value=str(value),
+                                       kind=plan.reasons[key].kind, text=plan.reasons[key].text)
                    for key, value in plan.settings.items() if key in plan.reasons and plan.reasons[key].kind not in ("recipe", "default")]
         self.query_one("#plan-diff", Static).update(
-            f"[b]Differs from the {plan.recipe} recipe and LLaMA-Factory's defaults:[/b]\n" + "\n".join(changed))
+            Content("\n").join([Content.from_markup(f"[b]Differs from the {plan.recipe} recipe and LLaMA-Factory's defaults:[/b]"),
+                                 *changed]))
         select = self.query_one("#review-file", Select)
         current = select.value
         select.set_options([(name, name) for name in self.files])
@@ -632,9 +639,9 @@ class ReviewStep(Step):
             self.query_one("#export-result", Static).update(Text(str(err), style="red"))
             return
         self.state.run_dir = written.run_dir
-        self.query_one("#export-result", Static).update(
-            f"[green]Wrote {esc(str(written.run_dir))}[/green]: {', '.join(written.written)}\n"
-            f"Start it here (step 6) or headless: sft-tui run {esc(str(written.run_dir))}")
+        self.query_one("#export-result", Static).update(Content.from_markup(
+            "[green]Wrote $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run",
+            run=str(written.run_dir), files=", ".join(written.written)))
         self.notify(f"exported {written.run_dir}")
 
     @on(Button.Pressed, "#review-next")
