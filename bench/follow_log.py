@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tui.watch import RunWatcher
+from tui.runs.watch import RunWatcher
 
 SCREEN_LINES = 40
 POLL_S = 0.1

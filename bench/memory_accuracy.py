@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -34,11 +33,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.llamafactory import build_tiny_model, offline_env  # noqa: E402
-from tui.hardware import Device  # noqa: E402
-from tui.memory import TrainingShape, estimate  # noqa: E402
-from tui.models import Architecture, read_local_model  # noqa: E402
-from tui.planner import DataFacts, PlanRequest, plan  # noqa: E402
-from tui.profiles import load_profiles  # noqa: E402
+from tui.common.profiles import load_profiles  # noqa: E402
+from tui.hardware.device import Device  # noqa: E402
+from tui.models.architecture import Architecture
+from tui.models.resolve import read_local_model  # noqa: E402
+from tui.plan.memory import TrainingShape, estimate  # noqa: E402
+from tui.plan.planner import plan  # noqa: E402
+from tui.plan.values import DataFacts, PlanRequest
 
 GIB = 1024**3
 STEPS = 3
@@ -174,7 +175,7 @@ def main() -> None:
             sys.exit(1)
         return
 
-    from tui.models import resolve_model
+    from tui.models.resolve import resolve_model
 
     for name in ("qwen2.5-0.5b", "llama-3.2-3b", "qwen2.5-7b"):
         arch = resolve_model(name, profiles).architecture

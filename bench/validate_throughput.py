@@ -27,7 +27,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-from tui.hardware import usable_cpus
+from tui.hardware.cpu import usable_cpus
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = "the a model train data loss batch token layer weight answer question code value result memory".split()
@@ -49,7 +49,7 @@ SFT_TUI = textwrap.dedent(
     """
     import os, resource, sys, threading, time
     from pathlib import Path
-    from tui.datasets import validate_paths
+    from tui.datasets.validate import validate_paths
 
     def tree_rss_mb():
         # This process and its workers (children), from /proc: RSS in pages.

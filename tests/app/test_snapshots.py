@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tui.app.main import SftTuiApp
-from tui.app.wizard import WizardState
-from tui.hardware import Detection, Device
+from tui.app.wizard.state import WizardState
+from tui.hardware.device import Detection, Device
 
 REPO = Path(__file__).resolve().parents[2]
 SIZES = [(100, 32), (80, 24)]
@@ -123,8 +123,8 @@ async def test_model_output_and_errors_with_brackets_are_shown_as_text(tmp_path,
     """Generated answers, paths and errors hold '[' and the like: shown literally, never parsed as markup."""
     from textual.widgets import Input, Static
 
-    from tui.after import EvalResult
-    from tui.trainlog import Event
+    from tui.after.evaluate import EvalResult
+    from tui.runs.follower import Event
 
     run_dir = recorded_run(tmp_path, "finished")
     monkeypatch.chdir(tmp_path)
@@ -142,11 +142,11 @@ async def test_model_output_and_errors_with_brackets_are_shown_as_text(tmp_path,
 
         # Textual's and Rich's escape() both miss '[Z=...]' (a capital) and a trailing backslash:
         # a tiny model once answered with such text and the panel's markup failed to parse.
-        import tui.after
+        import tui.after.chat
 
         odd = "[Z=+*/0123] and a trailing \\"
-        monkeypatch.setattr(tui.after, "try_run", lambda *a, **k: [
-            tui.after.Answer("base", "q", odd), tui.after.Answer("fine-tuned", "q", odd)])
+        monkeypatch.setattr(tui.after.chat, "try_run", lambda *a, **k: [
+            tui.after.chat.Answer("base", "q", odd), tui.after.chat.Answer("fine-tuned", "q", odd)])
         monitor.ended(Event("failed", {"cause": "exception", "context": []}, odd))
         monitor.ask(Input.Submitted(monitor.query_one("#try-prompt", Input), "q"))
         await settle(pilot)

@@ -49,7 +49,7 @@ def write_jsonl(path: Path, rows) -> Path:
 
 def build_tiny_model(out_dir: Path) -> Path:
     subprocess.run(
-        [sys.executable, str(REPO / "tui" / "tiny_model.py"), str(out_dir)],
+        [sys.executable, str(REPO / "tui" / "lf" / "tiny_model.py"), str(out_dir)],
         check=True,
         env=offline_env(),
         capture_output=True,

@@ -15,7 +15,8 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Header, TabbedContent
 
-from tui.app.wizard import STEPS, WizardState, compose_steps
+from tui.app.wizard import compose_steps
+from tui.app.wizard.state import STEPS, WizardState
 
 
 class SftTuiApp(App):
@@ -102,7 +103,7 @@ class SftTuiApp(App):
 
     @work(thread=True, exclusive=True, group="demo")
     def run_demo(self) -> None:
-        from tui.demo import DemoError, prepare_demo
+        from tui.runs.demo import DemoError, prepare_demo
 
         try:
             status = prepare_demo(progress=lambda step, message: self.call_from_thread(self.notify, message, title="Demo"))
@@ -120,7 +121,7 @@ class SftTuiApp(App):
 
     def cleaned_spec(self, spec: dict) -> dict:
         """The spec with each dataset file that has errors replaced by a copy without those rows."""
-        from tui.datasets import copy_without_error_rows
+        from tui.datasets.cleaning import copy_without_error_rows
 
         clean_dir = Path(spec["paths"]["run_dir"]) / "data"
         for entry in spec["datasets"]["entries"].values():

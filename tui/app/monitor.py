@@ -1,7 +1,7 @@
 """The run monitor: progress and ETA, loss curve, learning rate, GPU memory, the live log; Stop
 and Detach; a diagnosis panel with "retry with this fix" when the run fails.
 
-Everything slow happens in thread workers: the log follower (tui.watch) every POLL_S, the GPU
+Everything slow happens in thread workers: the log follower (tui.runs.watch) every POLL_S, the GPU
 sampler every second. Events are applied in batches, so the screen redraws at most a few times
 a second whatever the log rate; the log view keeps the last LOG_LINES lines.
 """
@@ -17,11 +17,24 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, ProgressBar, RichLog, Sparkline, Static
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Header,
+    Input,
+    Label,
+    ProgressBar,
+    RichLog,
+    Sparkline,
+    Static,
+)
 from textual_plotext import PlotextPlot
 
-from tui.runs import ENDED  # a run's last event is named after its ended status
-from tui.trainlog import format_duration
+from tui.runs.lifecycle import (
+    ENDED,  # a run's last event is named after its ended status
+)
+from tui.runs.logfiles import format_duration
 
 POLL_S = 0.5
 GPU_POLL_S = 1.0
@@ -131,7 +144,7 @@ class RunMonitor(Vertical):
 
     @work(thread=True, exclusive=True, group="open")
     def start_following(self) -> None:
-        from tui.watch import RunWatcher
+        from tui.runs.watch import RunWatcher
 
         try:
             watcher = RunWatcher(self.run_dir)
@@ -218,7 +231,7 @@ class RunMonitor(Vertical):
     @work(thread=True, exclusive=True, group="gpu")
     def poll_gpus(self) -> None:
         if not hasattr(self, "_sampler"):
-            from tui.hardware import UsageSampler
+            from tui.hardware.usage import UsageSampler
 
             self._sampler = UsageSampler()
         samples = self._sampler.sample()
@@ -270,8 +283,8 @@ class RunMonitor(Vertical):
     # --- after training: serving commands, try a prompt (base and fine-tuned side by side), evaluate ---
 
     def show_after_training(self) -> None:
-        from tui.after import AfterError, Run
-        from tui.bundle import serving_commands
+        from tui.after.run import AfterError, Run
+        from tui.bundle.spec import serving_commands
 
         output_dir = self.watcher.status.output_dir if self.watcher else None
         try:
@@ -296,7 +309,8 @@ class RunMonitor(Vertical):
 
     @work(thread=True, exclusive=True, group="try")
     def try_prompt(self, prompt: str) -> None:
-        from tui.after import AfterError, try_run
+        from tui.after.chat import try_run
+        from tui.after.run import AfterError
 
         try:
             answers = try_run(self.run_dir, [prompt], compare=True, generation={"max_new_tokens": 128})
@@ -318,7 +332,8 @@ class RunMonitor(Vertical):
 
     @work(thread=True, exclusive=True, group="eval")
     def run_eval(self) -> None:
-        from tui.after import AfterError, eval_run
+        from tui.after.evaluate import eval_run
+        from tui.after.run import AfterError
 
         try:
             result = eval_run(self.run_dir)
@@ -354,7 +369,7 @@ class RunMonitor(Vertical):
 
     @work(thread=True, exclusive=True, group="stop")
     def stop_run(self) -> None:
-        from tui.runs import RunError, stop_run
+        from tui.runs.lifecycle import RunError, stop_run
 
         try:
             stop_run(self.run_dir)
@@ -379,7 +394,7 @@ class RunMonitor(Vertical):
         log = self.query_one("#run-log", RichLog)
         log.clear()
         if self.watcher is not None:
-            from tui.trainlog import last_lines
+            from tui.runs.logfiles import last_lines
 
             try:
                 lines = last_lines(self.run_dir / "train.log", LOG_LINES)
@@ -394,7 +409,7 @@ class RunMonitor(Vertical):
 
     @work(thread=True, exclusive=True, group="retry")
     def retry_run(self) -> None:
-        from tui.retry import retry_after_oom
+        from tui.runs.retry import retry_after_oom
 
         try:
             retry = retry_after_oom(self.run_dir)

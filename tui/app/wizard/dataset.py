@@ -1,0 +1,128 @@
+"""Step 3: dataset files, validated in a worker with progress; problems open in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Input,
+    Label,
+    ProgressBar,
+    Static,
+)
+
+from tui.app.wizard.state import Step
+from tui.app.wizard.widgets import PathSuggester
+
+
+class DatasetStep(Step):
+    def compose(self) -> ComposeResult:
+        yield Static("Dataset files or directories (.jsonl/.json; alpaca, sharegpt or openai format). A directory with "
+                     "train/val/test files gives the splits.", classes="note")
+        with Horizontal(classes="row"):
+            yield Label("Files", classes="label")
+            yield Input(placeholder="data/train.jsonl data/val.jsonl  (Tab completes paths)", id="dataset-input",
+                        suggester=PathSuggester())
+            yield Button("Validate", id="validate")
+        yield ProgressBar(total=100, show_eta=False, id="validate-progress")
+        yield Static("", id="dataset-stats")
+        problems = DataTable(id="dataset-problems", cursor_type="row", zebra_stripes=True)
+        problems.add_columns("file", "line", "field", "severity", "message")
+        yield problems
+        yield Static("", id="problem-row", classes="note")
+        yield Checkbox("Drop the rows with errors (a cleaned copy is written beside the bundle)", id="drop-errors")
+        yield Button("Next: plan", variant="primary", id="dataset-next")
+
+    def on_mount(self) -> None:
+        self.query_one("#drop-errors").display = False
+        if self.state.datasets:
+            self.query_one("#dataset-input", Input).value = " ".join(self.state.datasets)
+
+    @on(Button.Pressed, "#validate")
+    @on(Input.Submitted, "#dataset-input")
+    def start_validation(self) -> None:
+        paths = self.query_one("#dataset-input", Input).value.split()
+        if not paths:
+            self.notify("type the dataset paths first", severity="warning")
+            return
+        self.state.datasets, self.state.report, self.state.plan = paths, None, None
+        self.query_one("#dataset-stats", Static).update("validating…")
+        self.validate(paths)
+
+    @work(thread=True, exclusive=True, group="validate")
+    def validate(self, paths: list[str]) -> None:
+        from tui.datasets.validate import validate_paths
+
+        bar = self.query_one("#validate-progress", ProgressBar)
+
+        def progress(rows: int, done: int, total: int) -> None:
+            self.app.call_from_thread(bar.update, total=max(total, 1), progress=done)
+
+        report = validate_paths([Path(p).expanduser() for p in paths], progress=progress)
+        self.app.call_from_thread(self.show, report)
+
+    def show(self, report) -> None:
+        self.state.report = report
+        data = report.to_json()
+        stats = data["stats"]
+        lines = [f"{stats['valid_rows']} valid rows of {stats['rows']}"
+                 + (f"; splits: {', '.join(f'{k} {v}' for k, v in stats['splits'].items())}" if stats["splits"] else ""),
+                 f"recommended cutoff_len {data['recommended_cutoff_len']} ({stats['cutoff']['covers']}; "
+                 f"{stats['cutoff']['rows_truncated']} rows longer)"]
+        lengths = stats["lengths"].get("row", {})
+        if lengths.get("n"):
+            lines.append(f"row length (tokens{'' if stats['lengths'].get('exact') else ', approximate'}): "
+                         f"median {lengths.get('p50')}, p99 {lengths.get('p99')}, max {lengths.get('max')}")
+        for error in report.file_errors:
+            lines.append(Content.from_markup("[red]$error[/red]", error=error))
+        errors = sum(f.error_count for f in report.files)
+        warnings = sum(f.problem_count for f in report.files) - errors
+        said = f"{warnings} warning{'' if warnings == 1 else 's'}"
+        lines.append(Content.from_markup(f"[red]{errors} error{'' if errors == 1 else 's'}[/red], {said}") if errors else f"no errors, {said}")
+        self.query_one("#dataset-stats", Static).update(Content("\n").join(lines))
+        table = self.query_one("#dataset-problems", DataTable)
+        table.clear()
+        self.problem_rows = {}
+        for f in report.files:
+            for n, p in enumerate(f.problems):
+                key = f"{f.path}:{n}"
+                self.problem_rows[key] = (f.path, p)
+                table.add_row(Text(f.path.name), str(p.line or ""), Text(p.field), p.severity, Text(p.message), key=key)
+        self.query_one("#drop-errors").display = bool(errors)
+
+    @on(DataTable.RowSelected, "#dataset-problems")
+    def open_row(self, event: DataTable.RowSelected) -> None:
+        """Enter on a problem shows that row of the file, with the whole message."""
+        path, problem = self.problem_rows[str(event.row_key.value)]
+        text = Text(f"{path}:{problem.line or '?'} {problem.field or '(row)'}: {problem.message}\n", style="bold")
+        if problem.line:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                row = next((line for n, line in enumerate(f, start=1) if n == problem.line), "")
+            text.append(row[:2000].rstrip("\n") or "(empty line)")
+        self.query_one("#problem-row", Static).update(text)
+
+    @on(Checkbox.Changed, "#drop-errors")
+    def drop_changed(self, event: Checkbox.Changed) -> None:
+        self.state.drop_errors = event.value
+
+    @on(Button.Pressed, "#dataset-next")
+    def next_step(self) -> None:
+        report = self.state.report
+        if report is None:
+            self.notify("validate the dataset first", severity="warning")
+            return
+        if report.file_errors or not any(f.valid_rows for f in report.files):
+            self.notify("no readable rows: fix the paths first", severity="error")
+            return
+        if report.has_errors and not self.state.drop_errors:
+            self.notify("the dataset has errors: fix them, or tick 'Drop the rows with errors'", severity="error")
+            return
+        self.app.action_next_step()

@@ -1,0 +1,100 @@
+"""Step 1: the GPUs on this machine (choose which), or a hardware profile to plan for another."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import (
+    Button,
+    DataTable,
+    Label,
+    Select,
+    Static,
+)
+
+from tui.app.wizard.state import Step
+from tui.hardware.detect import summary_line
+from tui.hardware.device import Detection
+
+
+class HardwareStep(Step):
+    def compose(self) -> ComposeResult:
+        yield Static("Detecting hardware…", id="summary")
+        table = DataTable(id="devices", cursor_type="row", zebra_stripes=True)
+        table.add_columns("use", "#", "vendor", "name", "VRAM used/total", "util", "arch", "bf16", "fp16", "fa2", "bnb", "state")
+        yield table
+        yield Static("", id="problems")
+        with Horizontal(classes="row"):
+            yield Label("Plan for", classes="label")
+            yield Select([("this machine (detected)", "detected")], value="detected", allow_blank=False, id="hardware-profile")
+        yield Static("", id="profile-note", classes="note")
+        with Horizontal(classes="row"):
+            yield Button("Next: model", variant="primary", id="hardware-next")
+            yield Button("Try the demo", id="demo")
+        yield Static("No GPU or model yet? The demo builds a tiny model, trains it here on a sample dataset "
+                     "with LLaMA-Factory, and shows the monitor (well under a minute).", classes="note")
+
+    def on_mount(self) -> None:
+        from tui.common.profiles import load_profiles
+
+        names = load_profiles().names("hardware")
+        self.query_one("#hardware-profile", Select).set_options(
+            [("this machine (detected)", "detected")] + [(name, name) for name in names])
+        if self.state.detection is not None:
+            self.show(self.state.detection)
+        else:
+            self.detect_hardware()
+
+    @work(thread=True, exclusive=True, group="detect")
+    def detect_hardware(self) -> None:
+        from tui.hardware.detect import detect
+
+        detection = detect()
+        self.app.call_from_thread(self.show, detection)
+
+    def show(self, detection: Detection) -> None:
+        self.state.detection = detection
+        self.query_one("#summary", Static).update(summary_line(detection))
+        table = self.query_one("#devices", DataTable)
+        table.clear()
+        for d in detection.devices:
+            chosen = d.vendor != "cpu" and (self.state.gpu_indices is None or d.index in self.state.gpu_indices)
+            used = f"{d.memory_used_mib / 1024:.1f} / {d.memory_total_mib / 1024:.1f} GiB"
+            util = "" if d.utilization_pct is None else f"{d.utilization_pct:.0f}%"
+            arch = d.compute_capability or d.gfx or (f"{d.cpu_cores} cores" if d.cpu_cores else "")
+            state = "" if d.vendor == "cpu" else ("free" if d.free else "busy")
+            flags = ["✓" if f else "·" for f in (d.bf16, d.fp16, d.flash_attn2, d.bitsandbytes)]
+            table.add_row("●" if chosen else ("" if d.vendor == "cpu" else "○"), str(d.index), d.vendor, d.name,
+                          used, util, arch, *flags, state, key=f"{d.vendor}-{d.index}")
+        self.query_one("#problems", Static).update("\n".join(f"• {p}" for p in detection.problems))
+
+    @on(DataTable.RowSelected, "#devices")
+    def toggle_gpu(self, event: DataTable.RowSelected) -> None:
+        """Enter (or a click) on a GPU row adds it to or removes it from the plan."""
+        detection = self.state.detection
+        if detection is None:
+            return
+        vendor, _, index = str(event.row_key.value).rpartition("-")
+        if vendor == "cpu":
+            return
+        chosen = set(self.state.gpu_indices if self.state.gpu_indices is not None else (d.index for d in detection.gpus))
+        chosen ^= {int(index)}
+        self.state.gpu_indices = sorted(chosen)
+        self.show(detection)
+
+    @on(Select.Changed, "#hardware-profile")
+    def profile_chosen(self, event: Select.Changed) -> None:
+        self.state.hardware = str(event.value)
+        self.state.plan = None
+        note = "" if event.value == "detected" else (
+            f"Planning for another machine: {event.value}. The detected devices above are not used.")
+        self.query_one("#profile-note", Static).update(note)
+
+    @on(Button.Pressed, "#hardware-next")
+    def next_step(self) -> None:
+        self.app.action_next_step()
+
+    @on(Button.Pressed, "#demo")
+    def demo(self) -> None:
+        self.app.start_demo()

@@ -1,0 +1,159 @@
+"""Step 4: the plan, with a reason per setting, the memory bar and a box to set any value."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import (
+    Button,
+    DataTable,
+    Input,
+    Label,
+    Select,
+    Static,
+)
+
+from tui.app.wizard.state import Step
+from tui.app.wizard.widgets import BAR_COLOURS, MemoryBar
+
+
+class PlanStep(Step):
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("Recipe", classes="label")
+            yield Select([], prompt="chosen from the dataset size", id="recipe")
+        yield Static("", id="plan-verdict")
+        yield MemoryBar(id="memory-bar")
+        yield Static("", id="memory-legend", classes="note")
+        with Horizontal(classes="row"):
+            yield Label("Set", classes="label")
+            yield Input(placeholder="key=value, e.g. per_device_train_batch_size=8 (Enter re-plans; key= clears)",
+                        id="plan-set")
+        settings = DataTable(id="plan-settings", cursor_type="row", zebra_stripes=True)
+        settings.add_columns("setting", "value", "why", "reason")
+        yield settings
+        yield Static("", id="setting-detail", classes="note")
+        yield Static("", id="plan-warnings")
+        yield Button("Next: review", variant="primary", id="plan-next")
+
+    def on_mount(self) -> None:
+        from tui.common.profiles import load_profiles
+
+        self.query_one("#recipe", Select).set_options([(n, n) for n in load_profiles().names("recipes")])
+
+    def shown(self) -> None:
+        if self.state.plan is None:
+            self.replan()
+        else:
+            self.show(self.state.plan)
+
+    @on(Select.Changed, "#recipe")
+    def recipe_changed(self, event: Select.Changed) -> None:
+        recipe = event.value if isinstance(event.value, str) else None  # blank: chosen from the data
+        if recipe != self.state.recipe:
+            self.state.recipe = recipe
+            self.replan()
+
+    @on(Input.Submitted, "#plan-set")
+    def set_value(self, event: Input.Submitted) -> None:
+        from tui.plan.requests import RequestError, parse_overrides
+
+        text = event.value.strip()
+        if not text:
+            return
+        key, _, value = text.partition("=")
+        if not value:
+            self.state.overrides.pop(key.strip(), None)
+        else:
+            try:
+                self.state.overrides.update(parse_overrides([text]))
+            except (RequestError, ValueError) as err:
+                self.notify(str(err), severity="error")
+                return
+        event.input.value = ""
+        self.replan()
+
+    def replan(self) -> None:
+        if self.state.model_info is None:
+            self.query_one("#plan-verdict", Static).update("[yellow]choose a model first (step 2)[/yellow]")
+            return
+        self.query_one("#plan-verdict", Static).update("planning…")
+        self.make_plan()
+
+    @work(thread=True, exclusive=True, group="plan")
+    def make_plan(self) -> None:
+        from tui.plan.planner import plan
+        from tui.plan.requests import RequestError, build_request
+
+        s = self.state
+        try:
+            request, _ = build_request(s.hardware, s.model, None, s.recipe, dict(s.overrides), report=s.report,
+                                       devices=s.devices())
+            result = plan(request)
+        except (RequestError, ValueError) as err:
+            self.app.call_from_thread(self.query_one("#plan-verdict", Static).update, Text(str(err), style="red"))
+            return
+        s.request, s.plan = request, result
+        self.app.call_from_thread(self.show, result)
+
+    def show(self, plan) -> None:
+        est = plan.estimate
+        usable = plan.to_json()["estimate"]["usable_gib"]
+        device = self.state.request.devices[0]
+        where = f"{plan.n_gpus} x {device.name}" if device.vendor != "cpu" else device.name
+        if plan.fits:
+            verdict = Content.from_markup(
+                f"[b green]fits[/b green]: {est.per_device_gib:.1f} GiB per device of {usable:.1f} usable on $where; "
+                f"recipe {plan.recipe}" + (f"; {plan.steps} optimizer steps" if plan.steps else ""), where=where)
+        else:
+            verdict = Content.from_markup(
+                f"[b white on red] DOES NOT FIT [/b white on red] {est.per_device_gib:.1f} GiB per device, "
+                f"{usable:.1f} usable on $where.\n[b]What would fit:[/b]\n$suggestions",
+                where=where, suggestions="\n".join(f"  • {s}" for s in plan.suggestions))
+        self.query_one("#plan-verdict", Static).update(verdict)
+        self.query_one("#memory-bar", MemoryBar).set(est.breakdown, plan.capacity_gib)
+        legend = Text()
+        for key, value in est.breakdown.items():
+            legend.append("█ ", style=BAR_COLOURS.get(key, "white"))
+            legend.append(f"{key} {value:.2f}  ")
+        legend.append("· free  (GiB)", style="green")
+        self.query_one("#memory-legend", Static).update(legend)
+        table = self.query_one("#plan-settings", DataTable)
+        table.clear()
+        for key, value in plan.settings.items():
+            reason = plan.reasons.get(key)
+            shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+            table.add_row(key, Text(shown), reason.kind if reason else "", Text(reason.text) if reason else "", key=key)
+        self.query_one("#plan-warnings", Static).update(
+            Content("\n").join(Content.from_markup("[yellow]warning:[/yellow] $w", w=w) for w in plan.warnings))
+
+    @on(DataTable.RowHighlighted, "#plan-settings")
+    def explain_row(self, event: DataTable.RowHighlighted) -> None:
+        plan = self.state.plan
+        key = str(event.row_key.value)
+        reason = plan.reasons.get(key) if plan else None
+        if reason:
+            self.query_one("#setting-detail", Static).update(
+                Content.from_markup("[b]$key[/b] ($kind, rule $rule): $text.  Enter edits it.",
+                                    key=key, kind=reason.kind, rule=reason.rule, text=reason.text))
+
+    @on(DataTable.RowSelected, "#plan-settings")
+    def edit_row(self, event: DataTable.RowSelected) -> None:
+        """Enter on a setting puts `key=value` in the Set box to edit."""
+        key = str(event.row_key.value)
+        value = self.state.plan.settings.get(key)
+        box = self.query_one("#plan-set", Input)
+        box.value = f"{key}={'null' if value is None else str(value).lower() if isinstance(value, bool) else value}"
+        box.focus()
+
+    @on(Button.Pressed, "#plan-next")
+    def next_step(self) -> None:
+        if self.state.plan is None:
+            self.notify("no plan yet", severity="warning")
+            return
+        if not self.state.plan.fits:
+            self.notify("this plan does not fit: the bundle can still be written, and will warn", severity="warning")
+        self.app.action_next_step()

@@ -1,0 +1,134 @@
+"""Step 5: the bundle's files previewed, the run's name and environment, export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.widgets import (
+    Button,
+    Input,
+    Label,
+    Select,
+    Static,
+)
+
+from tui.app.wizard.state import Step
+from tui.app.wizard.widgets import PathSuggester
+
+LEXERS = {".yaml": "yaml", ".sh": "bash", ".json": "json", ".md": "markdown", ".sbatch": "bash"}
+
+
+class ReviewStep(Step):
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("Run name", classes="label")
+            yield Input(placeholder="default: <model>-<method>-<date>", id="run-name")
+        with Horizontal(classes="row"):
+            yield Label("Output", classes="label")
+            yield Input(value=".", id="out-dir", suggester=PathSuggester())
+        with Horizontal(classes="row"):
+            yield Label("Train env", classes="label")
+            yield Input(placeholder="conda:NAME or venv:PATH (empty: llamafactory-cli on PATH)", id="train-env")
+        with Horizontal(classes="row"):
+            yield Button("Export", variant="primary", id="export")
+            yield Button("Next: run", id="review-next")
+        yield Static("", id="export-result")
+        yield Static("", id="plan-diff")
+        yield Select([], prompt="file to preview", id="review-file")
+        yield Static("", id="review-preview")
+
+    def on_mount(self) -> None:
+        self.query_one("#train-env", Input).value = self.state.env or self._this_environment()
+
+    @staticmethod
+    def _this_environment() -> str:
+        """The virtualenv that has LLaMA-Factory, found as the demo finds it; empty when none."""
+        from tui.runs.demo import DemoError, find_training_env
+
+        try:
+            return find_training_env().env_spec or ""
+        except DemoError:
+            return ""
+
+    def shown(self) -> None:
+        self.preview()
+
+    def spec(self) -> dict:
+        from tui.bundle.spec import LaunchOptions, make_spec
+
+        s = self.state
+        s.env = self.query_one("#train-env", Input).value.strip()
+        s.out_dir = self.query_one("#out-dir", Input).value.strip() or "."
+        s.run_name = self.query_one("#run-name", Input).value.strip()
+        return make_spec(s.plan, s.request, s.report, LaunchOptions(env=s.env or None), Path(s.out_dir).expanduser(),
+                         s.run_name or None, hardware_name=s.hardware)
+
+    @on(Input.Changed)
+    def inputs_changed(self) -> None:
+        if self.state.plan is not None:
+            self.preview()
+
+    def preview(self) -> None:
+        from tui.bundle.spec import BundleError, render_bundle
+
+        if self.state.plan is None:
+            self.query_one("#plan-diff", Static).update("[yellow]make a plan first (step 4)[/yellow]")
+            return
+        try:
+            self.files = render_bundle(self.spec())
+        except BundleError as err:
+            self.query_one("#plan-diff", Static).update(Text(str(err), style="red"))
+            return
+        plan = self.state.plan
+        changed = [Content.from_markup("  $key = $value   [dim]($kind: $text)[/dim]", key=key, value=str(value),
+                                       kind=plan.reasons[key].kind, text=plan.reasons[key].text)
+                   for key, value in plan.settings.items() if key in plan.reasons and plan.reasons[key].kind not in ("recipe", "default")]
+        self.query_one("#plan-diff", Static).update(
+            Content("\n").join([Content.from_markup(f"[b]Differs from the {plan.recipe} recipe and LLaMA-Factory's defaults:[/b]"),
+                                 *changed]))
+        select = self.query_one("#review-file", Select)
+        current = select.value
+        select.set_options([(name, name) for name in self.files])
+        select.value = current if current in self.files else "train.yaml"
+
+    @on(Select.Changed, "#review-file")
+    def show_file(self, event: Select.Changed) -> None:
+        name = event.value
+        if not isinstance(name, str) or name not in getattr(self, "files", {}):
+            return
+        lexer = LEXERS.get(Path(name).suffix, "text")
+        self.query_one("#review-preview", Static).update(Syntax(self.files[name], lexer, line_numbers=True,
+                                                                word_wrap=True, theme="ansi_dark"))
+
+    @on(Button.Pressed, "#export")
+    def export(self) -> None:
+        from tui.bundle.spec import BundleError
+        from tui.bundle.write import write_bundle
+        from tui.datasets.formats import DatasetFileError
+
+        try:
+            spec = self.spec()
+            if self.state.drop_errors and self.state.report.has_errors:
+                spec = self.app.cleaned_spec(spec)
+            written = write_bundle(spec)
+        except (BundleError, DatasetFileError, OSError) as err:
+            self.query_one("#export-result", Static).update(Text(str(err), style="red"))
+            return
+        self.state.run_dir = written.run_dir
+        self.query_one("#export-result", Static).update(Content.from_markup(
+            "[green]Wrote $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run",
+            run=str(written.run_dir), files=", ".join(written.written)))
+        self.notify(f"exported {written.run_dir}")
+
+    @on(Button.Pressed, "#review-next")
+    def next_step(self) -> None:
+        if self.state.run_dir is None:
+            self.notify("export the bundle first", severity="warning")
+            return
+        self.app.action_next_step()

@@ -1,0 +1,59 @@
+"""What the wizard's steps share: the choices made so far, and the base of every step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textual.containers import VerticalScroll
+
+from tui.hardware.device import Detection
+
+STEPS = (("hardware", "1 Hardware"), ("model", "2 Model"), ("dataset", "3 Dataset"), ("plan", "4 Plan"),
+         ("review", "5 Review"), ("run", "6 Run"))
+
+
+@dataclass
+class WizardState:
+    hardware: str = "detected"  # or a hardware profile's name
+    detection: Detection | None = None
+    gpu_indices: list[int] | None = None  # chosen detected GPUs; None: all
+    model: str = ""
+    model_info: object = None
+    datasets: list[str] = field(default_factory=list)
+    report: object = None
+    drop_errors: bool = False
+    recipe: str | None = None
+    overrides: dict = field(default_factory=dict)
+    request: object = None
+    plan: object = None
+    env: str = ""
+    out_dir: str = "."
+    run_name: str = ""
+    run_dir: Path | None = None
+
+    def devices(self):
+        """The devices the plan is for: the chosen detected GPUs (else the CPU), or a profile's."""
+        from tui.common.profiles import load_profiles
+        from tui.hardware.profile import devices_from_profile
+
+        if self.hardware != "detected":
+            return devices_from_profile(load_profiles().get("hardware", self.hardware).data)
+        detection = self.detection
+        if detection is None:
+            from tui.hardware.detect import detect
+
+            detection = self.detection = detect()
+        gpus = [d for d in detection.gpus if self.gpu_indices is None or d.index in self.gpu_indices]
+        return gpus or [d for d in detection.devices if d.vendor == "cpu"]
+
+
+class Step(VerticalScroll):
+    """A wizard step; `state` is the app's WizardState."""
+
+    @property
+    def state(self) -> WizardState:
+        return self.app.state
+
+    def shown(self) -> None:
+        """Called when the step becomes the current one."""

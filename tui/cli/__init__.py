@@ -1,0 +1,1 @@
+"""The `sft-tui` command line: one module per command group, main.py builds the parser."""

@@ -1,0 +1,183 @@
+"""`sft-tui plan`, `export` and `check`."""
+
+from __future__ import annotations
+
+from tui.cli.common import EXIT_OK, EXIT_PROBLEMS, UserError, print_json
+
+BAR_PARTS = (("weights", "W"), ("trainable", "T"), ("gradients", "T"), ("optimizer", "T"),
+             ("activations", "A"), ("logits", "L"), ("overhead", "O"))
+
+
+BAR_WIDTH = 60
+
+
+def memory_bar(breakdown: dict, capacity: float) -> str:
+    """The breakdown as one line of letters against the device's capacity ('.' is free)."""
+    from tui.plan.memory import bar_cells
+
+    letters = dict(BAR_PARTS)
+    parts, free = bar_cells(breakdown, capacity, BAR_WIDTH)
+    cells = "".join(letters[key] * n for key, n in parts) + "." * free
+    return f"[{cells.ljust(BAR_WIDTH)}]"
+
+
+def print_plan(plan, request) -> None:
+    est = plan.estimate
+    devices = request.devices
+    where = (f"{plan.n_gpus} x {devices[0].name}" if devices[0].vendor != "cpu" else devices[0].name)
+    nodes = f" x {plan.nodes} nodes" if plan.nodes > 1 else ""
+    print(f"Plan: {request.model.model_name_or_path} on {where}{nodes} ({plan.capacity_gib:.1f} GiB per device), recipe {plan.recipe}")
+    usable = plan.to_json()["estimate"]["usable_gib"]
+    verdict = "fits" if plan.fits else "DOES NOT FIT"
+    print(f"\nPeak memory per device: {est.per_device_gib:.1f} GiB of {usable:.1f} usable: {verdict}")
+    print("  " + memory_bar(est.breakdown, plan.capacity_gib))
+    print("  W weights  T trainable, gradients, optimizer  A activations  L logits  O overhead  . free")
+    print("  " + "  ".join(f"{k} {v:.2f}" for k, v in est.breakdown.items()) + " (GiB)")
+    if est.cpu_offload_gib:
+        print(f"  CPU RAM for offloaded states: {est.cpu_offload_gib:.1f} GiB")
+    print(f"  sequence length estimated: {plan.seq_len_source}")
+    print("\nSettings:")
+    width = max(len(k) for k in plan.settings)
+    for key, value in plan.settings.items():
+        reason = plan.reasons.get(key)
+        shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        print(f"  {key:<{width}}  {shown:<14} {reason.kind:<7} {reason.text}" if reason else f"  {key:<{width}}  {shown}")
+    recipe_reason = plan.reasons["recipe"]
+    print(f"\nRecipe: {plan.recipe} ({recipe_reason.kind}: {recipe_reason.text})")
+    if plan.steps is not None:
+        print(f"Optimizer steps: {plan.steps}")
+    for warning in plan.warnings:
+        print(f"warning: {warning}")
+    if plan.suggestions:
+        print("What would fit:")
+        for suggestion in plan.suggestions:
+            print(f"  - {suggestion}")
+
+
+def make_plan_from_args(args):
+    """(plan, request, validation report) from the plan options shared by plan and export."""
+    from tui.plan.planner import plan as make_plan
+    from tui.plan.requests import RequestError, build_request, parse_overrides
+
+    if not args.model:
+        raise UserError("--model is required")
+    try:
+        request, report = build_request(args.hardware, args.model, args.dataset, args.recipe,
+                                        parse_overrides(args.set or []), args.gpus, args.nodes)
+        return make_plan(request), request, report
+    except (RequestError, ValueError) as err:
+        raise UserError(str(err)) from None
+
+
+def cmd_plan(args) -> int:
+    result, request, _ = make_plan_from_args(args)
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print_plan(result, request)
+    return EXIT_OK if result.fits else EXIT_PROBLEMS
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from tui.bundle.spec import BundleError, LaunchOptions, load_spec, make_spec
+    from tui.bundle.write import register_into, write_bundle
+
+    try:
+        if args.from_plan:
+            spec = load_spec(Path(args.from_plan))
+            fits = spec["plan"]["estimate"]["fits"]
+        else:
+            result, request, report = make_plan_from_args(args)
+            gpu_ids = [int(i) for i in args.gpu_ids.split(",")] if args.gpu_ids else None
+            if gpu_ids and len(gpu_ids) != result.n_gpus:
+                raise UserError(f"--gpu-ids names {len(gpu_ids)} GPUs but the plan uses {result.n_gpus} (--gpus)")
+            launch = LaunchOptions(env=args.env, gpu_ids=gpu_ids, master_addr=args.master_addr, slurm=args.slurm,
+                                   ray=args.ray, modelscope=args.modelscope)
+            spec = make_spec(result, request, report, launch, Path(args.out), args.name, hardware_name=args.hardware)
+            fits = result.fits
+        written = write_bundle(spec, force=args.force)
+        registered = register_into(Path(args.register_into), spec["datasets"]["entries"], args.replace) if args.register_into else None
+    except BundleError as err:
+        raise UserError(str(err)) from None
+    command = f"bash {written.run_dir / 'run_sft.sh'}"
+    if args.json:
+        print_json({"run_dir": str(written.run_dir), "files": written.written, "kept": written.kept,
+                    "command": command, "fits": fits, "registered_into": str(registered) if registered else None})
+    else:
+        print(f"Wrote {written.run_dir}: {', '.join(written.written)}")
+        for name in written.kept:
+            print(f"kept your edited {name}; the new version is {name}.sft-tui-new")
+        if registered:
+            print(f"Registered {', '.join(spec['datasets']['entries'])} in {registered} (previous version: dataset_info.json.bak)")
+        if not fits:
+            print("warning: this plan does not fit the hardware's memory (see README.md in the run directory)")
+        print(f"Start it:  {command}")
+    return EXIT_OK
+
+
+def cmd_check(args) -> int:
+    from pathlib import Path
+
+    from tui.bundle.check import CheckError, check_run
+
+    try:
+        result = check_run(Path(args.run_dir), args.python)
+    except CheckError as err:
+        raise UserError(str(err)) from None
+    if args.json:
+        print_json({"ok": result.ok, "problems": result.problems, "notes": result.notes})
+    else:
+        for line in result.lines():
+            print(line)
+        for note in result.notes:
+            print(f"note: {note}")
+        if result.ok:
+            print(f"{args.run_dir}: LLaMA-Factory accepts this bundle")
+    return EXIT_OK if result.ok else EXIT_PROBLEMS
+
+
+def add_plan_arguments(p, model_required: bool) -> None:
+    p.add_argument("--hardware", default="detected", metavar="NAME|detected", help="a hardware profile, or this machine (default)")
+    p.add_argument("--gpus", type=int, metavar="N", help="GPUs per node (default: the profile's, or all detected)")
+    p.add_argument("--nodes", type=int, default=1, metavar="N", help="nodes, for multi-node plans")
+    p.add_argument("--model", required=model_required, metavar="NAME|PATH", help="a model profile, a hub id, or a local model directory")
+    p.add_argument("--dataset", nargs="+", metavar="PATH", help="dataset files or directories (validated for row counts and lengths)")
+    p.add_argument("--recipe", metavar="NAME", help="a recipe (default: chosen from the dataset size)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (LLaMA-Factory's name); repeatable")
+
+
+def add_plan_parsers(sub) -> None:
+    p = sub.add_parser("plan", help="recommend LLaMA-Factory settings that fit the hardware, with reasons",
+                       description="Exit status: 0 the plan fits, 1 nothing fits (the closest plan is shown, "
+                       "with what would fit), 2 bad input.")
+    add_plan_arguments(p, model_required=True)
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("export", help="write a run bundle (train.yaml, run_sft.sh, ...) for a plan",
+                       description="Plan as `sft-tui plan` does, then write runs/<run-id>/ under --out. "
+                       "An existing run directory is refused unless --force, and files you edited are never overwritten.")
+    add_plan_arguments(p, model_required=False)
+    p.add_argument("--out", default=".", metavar="DIR", help="where runs/ and saves/ go (default: here)")
+    p.add_argument("--name", metavar="RUN_ID", help="the run id (default: <model>-<method>-<YYYYmmdd-HHMM>)")
+    p.add_argument("--env", metavar="conda:NAME|venv:PATH", help="the training environment run_sft.sh activates")
+    p.add_argument("--gpu-ids", metavar="0,1", help="which GPUs (CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES)")
+    p.add_argument("--master-addr", metavar="HOST", help="multi-node: the rank-0 node's address")
+    p.add_argument("--slurm", action="store_true", help="also write run_sft.sbatch")
+    p.add_argument("--ray", action="store_true", help="launch through Ray (USE_RAY=1)")
+    p.add_argument("--modelscope", action="store_true", help="download the model from ModelScope (USE_MODELSCOPE_HUB=1)")
+    p.add_argument("--register-into", metavar="DIR", help="also register the dataset in DIR/dataset_info.json")
+    p.add_argument("--replace", action="store_true", help="with --register-into: replace entries of the same name")
+    p.add_argument("--from", dest="from_plan", metavar="plan.json", help="render the bundle a plan.json describes")
+    p.add_argument("--force", action="store_true", help="update an existing run directory (edited files are kept)")
+    p.add_argument("--json", action="store_true", help="print {run_dir, files, command} as JSON")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("check", help="check a run directory with LLaMA-Factory's own argument parser",
+                       description="Exit status: 0 LLaMA-Factory accepts the bundle, 1 problems (listed), 2 bad usage.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--python", metavar="PATH", help="the training environment's python (default: the one behind llamafactory-cli)")
+    p.add_argument("--json", action="store_true", help="print {ok, problems} as JSON")
+    p.set_defaults(func=cmd_check)

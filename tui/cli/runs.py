@@ -1,0 +1,249 @@
+"""The run sub-commands: run, stop, status, monitor, retry (see tui.runs)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tui.cli.common import EXIT_OK, EXIT_PROBLEMS, UserError, print_json
+
+POLL_S = 0.5  # how often the headless monitor reads the logs
+GPU_POLL_S = 1.0
+
+
+def _quote(path) -> str:
+    return shlex.quote(str(path))
+
+
+def cmd_run(args) -> int:
+    from tui.runs.lifecycle import RunError, start_run
+
+    try:
+        status = start_run(Path(args.run_dir), resume=args.resume)
+    except RunError as err:
+        raise UserError(str(err)) from None
+    run_dir = _quote(status.run_dir)
+    if args.json:
+        print_json(status.to_json())
+    else:
+        print(f"Started {status.run_dir} (pid {status.pid}){' from the newest checkpoint' if args.resume else ''}.")
+        print(f"Watch it:  sft-tui monitor {run_dir}      (or --plain for one line per event)")
+        print(f"Stop it:   sft-tui stop {run_dir}")
+        print(f"Log:       {_quote(Path(status.run_dir) / 'train.log')}")
+    return EXIT_OK
+
+
+def cmd_stop(args) -> int:
+    from tui.runs.lifecycle import RunError, stop_run
+
+    say = (lambda message: None) if args.json else (lambda message: print(message, flush=True))
+    try:
+        status = stop_run(Path(args.run_dir), grace=args.grace, progress=say)
+    except RunError as err:
+        raise UserError(str(err)) from None
+    if args.json:
+        print_json(status.to_json())
+    else:
+        print(f"{status.run_dir}: {status.status}; continue later with `sft-tui run {_quote(status.run_dir)} --resume`")
+    return EXIT_OK if status.status != "running" else EXIT_PROBLEMS
+
+
+def cmd_status(args) -> int:
+    from tui.runs.lifecycle import find_runs, run_summary
+    from tui.runs.logfiles import format_duration
+
+    rows = [run_summary(path) for path in find_runs(Path(args.runs_dir))]
+    if args.json:
+        print_json(rows)
+        return EXIT_OK
+    if not rows:
+        print(f"no runs in {args.runs_dir} (a run directory holds run_sft.sh; `sft-tui export` writes one)")
+        return EXIT_OK
+    header = ("RUN", "STATUS", "STEP", "LOSS", "ETA", "OUTPUT")
+    table = [header] + [(
+        r["name"], r["status"], f"{r['step']}/{r['total_steps']}" if r["step"] is not None else "-",
+        f"{r['loss']:.4f}" if isinstance(r["loss"], (int, float)) else "-",
+        format_duration(r["eta_s"]) if r["eta_s"] is not None else "-", r["output_dir"] or "-") for r in rows]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + str(row[-1]))
+    return EXIT_OK
+
+
+def cmd_monitor(args) -> int:
+    from tui.runs.lifecycle import RunError
+
+    run_dir = Path(args.run_dir)
+    if not (args.plain or args.json):
+        from tui.app import run_app
+
+        return run_app(monitor=run_dir)
+    try:
+        return follow_headless(run_dir, as_json=args.json)
+    except RunError as err:
+        raise UserError(str(err)) from None
+
+
+class GpuPoller:
+    """Samples the GPUs once a second in a daemon thread; `latest` is read by the printer."""
+
+    def __init__(self):
+        from tui.hardware.usage import UsageSampler
+
+        self.sampler = UsageSampler()
+        self.latest: list = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _loop(self):
+        while not self._stop.is_set():
+            try:
+                self.latest = self.sampler.sample()
+            except Exception:  # a sampling hiccup must never end the monitor
+                self.latest = []
+            self._stop.wait(GPU_POLL_S)
+
+    def close(self):
+        self._stop.set()
+        self.sampler.close()
+
+
+def follow_headless(run_dir: Path, as_json: bool) -> int:
+    """Print one line (or JSON object) per event until the run ends; exit with the run's status."""
+    from tui.runs.lifecycle import (
+        ENDED,  # a run's last event is named after its ended status
+    )
+    from tui.runs.watch import RunWatcher, exit_status_of, plain_line
+
+    watcher = RunWatcher(run_dir)
+    if watcher.status.status == "new":
+        raise UserError(f"{run_dir} has not been started: `sft-tui run {_quote(run_dir)}`")
+    gpus = GpuPoller() if watcher.status.status == "running" else None
+    try:
+        while True:
+            events = watcher.poll()
+            for event in events:
+                if as_json:
+                    if event.kind != "line":
+                        sample = [s.to_json() for s in gpus.latest] if gpus else []
+                        print_json_line(event.to_json() | ({"gpus": sample} if sample else {}))
+                else:
+                    line = plain_line(event, gpus.latest if gpus else None)
+                    if line:
+                        print(line, flush=True)
+                if event.kind in ENDED:
+                    if event.kind == "failed" and not as_json:
+                        print_failure_details(event, run_dir)
+                    return exit_status_of(event)
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        print("monitor closed; training goes on", file=sys.stderr)
+        return 130
+    finally:
+        if gpus:
+            gpus.close()
+
+
+def print_failure_details(event, run_dir: Path) -> None:
+    cause = event.data.get("cause")
+    if cause == "oom":
+        print(f"  fix: sft-tui retry {_quote(run_dir)} --fix oom   (the next plan: smaller micro-batch, then 4-bit, then shorter cutoff)")
+    elif cause == "data" and event.data.get("exception"):
+        print(f"  LLaMA-Factory said: {event.data['exception']}")
+    elif cause in ("exception", "unknown"):
+        for line in event.data.get("context", [])[-5:]:
+            print(f"  | {line}")
+    print(f"  full log: {_quote(Path(run_dir) / 'train.log')}")
+
+
+def print_json_line(value) -> None:
+    import orjson
+
+    sys.stdout.write(orjson.dumps(value).decode() + "\n")
+    sys.stdout.flush()
+
+
+def cmd_retry(args) -> int:
+    from tui.bundle.spec import BundleError
+    from tui.plan.requests import RequestError
+    from tui.runs.retry import RetryError, retry_after_oom
+
+    try:
+        retry = retry_after_oom(Path(args.run_dir))
+    except (RetryError, BundleError, RequestError, ValueError) as err:
+        raise UserError(str(err)) from None
+    if args.json:
+        print_json({"run_dir": str(retry.run_dir), "follows": retry.follows, "fits": retry.fits,
+                    "per_device_gib": retry.per_device_gib,
+                    "changes": {k: {"from": a, "to": b} for k, (a, b) in retry.changes.items()}, "why": retry.why})
+        return EXIT_OK
+    print(f"Wrote {retry.run_dir}, following {retry.follows}:")
+    for key, (old, new) in retry.changes.items():
+        print(f"  {key}: {old} -> {new}")
+    for why in retry.why:
+        print(f"  why: {why}")
+    print(f"  estimated peak {retry.per_device_gib:.1f} GiB per device: {'fits' if retry.fits else 'DOES NOT FIT'}")
+    print(f"Start it:  sft-tui run {_quote(retry.run_dir)}")
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    from tui.runs.demo import DemoError, prepare_demo
+
+    say = (lambda step, message: print(f"demo: {message}", flush=True))
+    try:
+        status = prepare_demo(Path(args.dir) if args.dir else None, progress=say)
+    except DemoError as err:
+        raise UserError(str(err)) from None
+    print(f"demo: training {status.run_dir}")
+    if args.plain:
+        return follow_headless(Path(status.run_dir), as_json=False)
+    from tui.app import run_app
+
+    return run_app(monitor=Path(status.run_dir))
+
+
+def add_run_parsers(sub) -> None:
+    p = sub.add_parser("demo", help="train a tiny model on a sample dataset here, for real, and watch it",
+                       description="Builds a tiny Qwen2 model locally, plans for this machine, exports a bundle and "
+                       "runs it with LLaMA-Factory (well under a minute on a laptop CPU).")
+    p.add_argument("--dir", metavar="DIR", help="where the demo's files go (default: the user data directory)")
+    p.add_argument("--plain", action="store_true", help="print one line per event instead of opening the monitor")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("run", help="start a run directory's run_sft.sh detached, and say how to watch it")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--json", action="store_true", help="print the run's status as JSON")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("stop", help="stop a run: the trainer saves and stops, then no process of it is left",
+                       description="SIGABRT to the trainer (LLaMA-Factory finishes the step and stops), SIGTERM to "
+                       "every process of the run after --grace seconds, then SIGKILL.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--grace", type=float, default=60.0, metavar="S", help="seconds to let the trainer stop cleanly (60)")
+    p.add_argument("--json", action="store_true", help="print the final status as JSON")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("status", help="a table of runs: status, step, loss, ETA, output directory")
+    p.add_argument("runs_dir", nargs="?", default="runs", metavar="RUNS_DIR", help="a runs/ directory or one run (default: ./runs)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("monitor", help="watch a run (started by anyone, or a copied run directory)",
+                       description="Opens the monitor screen; --plain prints one line per event and exits when the "
+                       "run ends, with the run's exit status (0 finished, its exit code when failed, 130 stopped).")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--plain", action="store_true", help="one line per event (step/total, loss, lr, ETA, GPU memory)")
+    p.add_argument("--json", action="store_true", help="one JSON object per event")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser("retry", help="write the next run directory after a failure (--fix oom)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--fix", required=True, choices=["oom"], help="what went wrong: oom (out of GPU memory)")
+    p.add_argument("--json", action="store_true", help="print the new run and its changes as JSON")
+    p.set_defaults(func=cmd_retry)

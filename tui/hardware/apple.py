@@ -1,0 +1,37 @@
+"""Apple silicon (MPS): unified memory shared with the CPU."""
+
+from __future__ import annotations
+
+import platform
+
+from tui.hardware.device import MIB, Capabilities, Device
+
+
+def apple_capabilities() -> Capabilities:
+    # MPS has fp16 and bf16 (macOS 14+); no flash-attn 2 and no bitsandbytes kernels.
+    return Capabilities(True, True, False, False, "Apple silicon (MPS)")
+
+
+def probe_apple(system: str | None = None, machine: str | None = None, sysctl=None) -> list[Device]:
+    """Apple silicon's GPU (MPS) shares the machine's memory; report it as one device."""
+    if (system or platform.system()) != "Darwin" or (machine or platform.machine()) != "arm64":
+        return []
+    sysctl = sysctl or sysctl
+    total_mib = int(sysctl("hw.memsize")) // MIB
+    caps = apple_capabilities()
+    return [
+        Device(
+            index=0,
+            vendor="apple",
+            name=sysctl("machdep.cpu.brand_string") or "Apple silicon",
+            memory_total_mib=total_mib,
+            memory_free_mib=total_mib,
+            memory_used_mib=0,
+            bf16=caps.bf16,
+            fp16=caps.fp16,
+            flash_attn2=caps.flash_attn2,
+            bitsandbytes=caps.bitsandbytes,
+            free=True,
+            notes=["unified memory: the GPU shares it with the system"],
+        )
+    ]

@@ -1,0 +1,50 @@
+"""Planning for another machine: the devices a hardware profile describes, and what the
+capability rules say its device can do."""
+
+from __future__ import annotations
+
+from tui.hardware.amd import amd_capabilities
+from tui.hardware.apple import apple_capabilities
+from tui.hardware.cpu import CPU_CAPABILITIES
+from tui.hardware.device import Capabilities, Device
+from tui.hardware.nvidia import nvidia_capabilities
+
+
+def devices_from_profile(data: dict, gpus: int | None = None) -> list[Device]:
+    """The devices a hardware profile describes, as detection would have reported them
+    (all free, nothing in use). `gpus` overrides the profile's GPU count."""
+    # A CPU-only profile (gpus: 0) still has one device to train on: the CPU.
+    count = max(1, data["gpus"] if gpus is None else gpus)
+    return [
+        Device(
+            index=index,
+            vendor=data["vendor"],
+            name=data["device"],
+            memory_total_mib=data["memory_total_mib"],
+            memory_free_mib=data["memory_total_mib"],
+            memory_used_mib=0,
+            bf16=data["bf16"],
+            fp16=data["fp16"],
+            flash_attn2=data["flash_attn2"],
+            bitsandbytes=data["bitsandbytes"],
+            free=True,
+            compute_capability=data.get("compute_capability"),
+            gfx=data.get("gfx"),
+            cpu_cores=data.get("cpu_cores"),
+            utilization_pct=0.0,
+        )
+        for index in range(count)
+    ]
+
+
+def profile_capabilities(data: dict) -> Capabilities:
+    """What the capability rules say a hardware profile's device can do (tests compare this
+    with the flags the profile file states)."""
+    vendor = data["vendor"]
+    if vendor == "nvidia":
+        return nvidia_capabilities(data["compute_capability"])
+    if vendor == "amd":
+        return amd_capabilities(data["gfx"])
+    if vendor == "apple":
+        return apple_capabilities()
+    return CPU_CAPABILITIES

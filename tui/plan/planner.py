@@ -1,0 +1,127 @@
+"""The planner: a PlanRequest in, a Plan out, with every LLaMA-Factory setting, the memory
+estimate and a reason per setting. It runs the rules in rules.py and fitting.py in order; where
+a recommended value is decided, look there (one `decide_*` per setting)."""
+
+from __future__ import annotations
+
+from tui.plan.fitting import (
+    capacity_gib,
+    decide_gradient_checkpointing,
+    decide_memory,
+    fits,
+    what_would_fit,
+)
+from tui.plan.memory import TrainingShape, estimate
+from tui.plan.rules import (
+    MIN_USEFUL_STEPS,
+    Decisions,
+    decide_accumulation,
+    decide_cadence,
+    decide_cutoff,
+    decide_flash_attn,
+    decide_precision,
+    decide_recipe,
+    decide_soft_settings,
+    default_recipe,
+    optimizer_steps,
+    sequence_for_estimate,
+    show,
+)
+from tui.plan.values import MEMORY_SETTINGS, SAFETY_MARGIN, Plan, PlanRequest, Reason
+
+
+def plan(request: PlanRequest) -> Plan:
+    recipe = default_recipe(request)
+    result = _plan_with_recipe(request, recipe, decide_recipe(request))
+    if (request.recipe is None and recipe == "standard-lora" and result.settings.get("quantization_bit") == 4
+            and "qlora" in request.recipes):
+        why = Reason("default", "4-bit quantization was needed to fit memory, and the qlora recipe suits a 4-bit model "
+                     "(higher learning rate, smaller rank)", "decide_recipe")
+        with_qlora = _plan_with_recipe(request, "qlora", why)
+        if with_qlora.settings.get("quantization_bit") == 4:  # the smaller rank did not change the memory verdict
+            result = with_qlora
+    return result
+
+
+def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Reason) -> Plan:
+    if recipe_name not in request.recipes:
+        raise ValueError(f"unknown recipe {recipe_name!r} (known: {', '.join(sorted(request.recipes))})")
+    recipe = request.recipes[recipe_name]
+    d = Decisions(request.overrides, request.fixes)
+    model = request.model
+    d.decide("model_name_or_path", model.model_name_or_path, "user", f"model {model.name}", "plan")
+    d.decide("template", model.template, "default", f"LLaMA-Factory's chat template for {model.name}", "plan")
+    d.decide("stage", "sft", "default", "supervised fine-tuning", "plan")
+    decide_precision(d, request.devices)
+    decide_flash_attn(d, request.devices)
+    cutoff = decide_cutoff(d, request)
+    decide_soft_settings(d, recipe_name, recipe)
+
+    n_gpus = 1 if request.devices[0].vendor == "cpu" else len(request.devices)
+    n_total = n_gpus * request.nodes
+    seq_len, seq_source = sequence_for_estimate(cutoff, request.data)
+    capacity = capacity_gib(request.devices)
+    s = d.settings
+    base = TrainingShape(
+        arch=model.architecture,
+        finetuning_type=s.get("finetuning_type", "lora"),
+        compute_bytes=2 if (s.get("bf16") or s.get("fp16")) else 4,
+        pure_bf16=bool(s.get("pure_bf16")),
+        lora_rank=s.get("lora_rank", 8),
+        lora_target=s.get("lora_target", "all"),
+        lora_dropout=s.get("lora_dropout", 0.0),
+        seq_len=seq_len,
+        attention="eager" if s.get("flash_attn") == "disabled" else "sdpa",
+        n_gpus=n_total,
+        vendor=request.devices[0].vendor,
+    )
+    effective = recipe["effective_batch_size"]
+    shape = decide_memory(d, request, base, capacity, effective)
+    if shape.seq_len != seq_len:
+        seq_len, seq_source = shape.seq_len, f"cutoff_len {shape.seq_len}, shortened to fit memory"
+    shape = decide_gradient_checkpointing(d, shape, capacity)
+    batch = shape.micro_batch
+    accum = decide_accumulation(d, effective, batch, n_total)
+    steps = s.get("max_steps")
+    if steps is None and request.data:
+        steps = optimizer_steps(request.data.train_rows, s.get("num_train_epochs", 1), batch * accum * n_total)
+    decide_cadence(d, recipe_name, recipe, steps, request.data, batch)
+    d.reasons["recipe"] = recipe_reason
+    est = estimate(shape)
+    result = Plan(
+        settings=d.settings, reasons=d.reasons, estimate=est, capacity_gib=capacity, fits=fits(est, capacity),
+        seq_len=seq_len, seq_len_source=seq_source, steps=steps, recipe=recipe_name, n_gpus=n_gpus,
+        nodes=request.nodes, zero_stage=shape.zero_stage, offload=shape.offload,
+    )
+    result.warnings = plan_warnings(result, request)
+    if not result.fits:
+        result.suggestions = what_would_fit(request, shape, capacity)
+    return result
+
+
+def plan_warnings(p: Plan, request: PlanRequest) -> list[str]:
+    warnings = []
+    usable = p.capacity_gib * (1 - SAFETY_MARGIN)
+    if not p.fits:
+        warnings.append(f"does not fit: needs {p.estimate.per_device_gib:.1f} GiB per device, {usable:.1f} GiB usable "
+                        f"({p.capacity_gib:.1f} GiB less the {SAFETY_MARGIN:.0%} safety margin)")
+        for key in sorted(set(request.overrides) & set(MEMORY_SETTINGS)):
+            warnings.append(f"your --set {key}={show(request.overrides[key])} is part of a plan that no longer fits")
+    if p.reasons["cutoff_len"].kind == "fitted":
+        longest = f" (the longest has {request.data.row_tokens_max} tokens)" if request.data and request.data.row_tokens_max else ""
+        warnings.append(f"cutoff_len was shortened to {p.settings['cutoff_len']} to fit memory: longer rows are truncated{longest}")
+    if p.fits and p.estimate.per_device_gib > p.capacity_gib * (1 - 2 * SAFETY_MARGIN):
+        warnings.append(f"tight: {p.estimate.per_device_gib:.1f} of {usable:.1f} usable GiB, within the safety margin of the limit")
+    if p.steps is not None:
+        if p.steps < MIN_USEFUL_STEPS:
+            warnings.append(f"only {p.steps} optimizer steps: too few to learn from; use more epochs, more data or a smaller effective batch")
+        if p.settings.get("logging_steps", 0) >= p.steps:
+            warnings.append(f"logging_steps {p.settings['logging_steps']} >= {p.steps} steps: the loss curve gets no points")
+    elif request.data is None:
+        warnings.append("no dataset given: the number of optimizer steps is unknown")
+    busy = [dev for dev in request.devices if dev.vendor != "cpu" and not dev.free]
+    if busy:
+        warnings.append(f"GPU {', '.join(str(dev.index) for dev in busy)} is in use by other processes: planned with its free memory")
+    if request.devices[0].vendor == "cpu":
+        warnings.append("training on the CPU: fine for tiny models and smoke tests, very slow for anything else")
+    return warnings

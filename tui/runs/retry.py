@@ -1,0 +1,84 @@
+"""`sft-tui retry RUN_DIR --fix oom`: the next plan after an out-of-memory run, as a new run
+directory beside the old one (`<run-id>-retry<N>`), whose plan.json records which run it follows.
+
+The request is rebuilt from the old plan.json: the same hardware, model, dataset files, recipe
+and your --set values, plus the planner's `oom_fix` for the settings that drive memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui.bundle.spec import BundleError, LaunchOptions, load_spec, make_spec
+from tui.bundle.write import write_bundle
+from tui.plan.fitting import oom_fix
+from tui.plan.planner import plan
+from tui.plan.requests import build_request
+
+NOT_OVERRIDES = ("model_name_or_path", "template")
+
+
+class RetryError(Exception):
+    """No retry can be made; one sentence."""
+
+
+@dataclass
+class Retry:
+    run_dir: Path
+    follows: str
+    changes: dict  # key -> (old, new)
+    why: list[str]
+    fits: bool
+    per_device_gib: float
+
+
+def earlier_choices(spec: dict, kind: str) -> dict:
+    """The settings of the old plan whose reason is of this kind: `user` (your --set) or `retry`
+    (an earlier retry's fix), which the new plan keeps."""
+    plan_json = spec["plan"]
+    return {key: plan_json["settings"][key] for key, reason in plan_json["reasons"].items()
+            if reason["kind"] == kind and key in plan_json["settings"] and key not in NOT_OVERRIDES}
+
+
+def _model_argument(spec: dict) -> str:
+    model = spec["model"]
+    return model["model_name_or_path"] if model["source"] == "local" else model["name"]
+
+
+def next_run_id(run_dir: Path) -> str:
+    base = run_dir.name.split("-retry")[0]
+    n = 1
+    while (run_dir.parent / f"{base}-retry{n}").exists():
+        n += 1
+    return f"{base}-retry{n}"
+
+
+def retry_after_oom(run_dir: Path) -> Retry:
+    run_dir = Path(run_dir).resolve()
+    try:
+        spec = load_spec(run_dir / "plan.json")
+    except BundleError as err:
+        raise RetryError(str(err)) from None
+    settings = spec["plan"]["settings"]
+    hardware = spec["hardware"]
+    files = [entry["file_name"] for entry in spec["datasets"]["entries"].values()]
+    request, report = build_request(hardware["name"], _model_argument(spec), files, spec["plan"]["recipe"],
+                                    earlier_choices(spec, "user"), hardware["gpus"], hardware["nodes"])
+    fix = oom_fix(settings, all(d.bitsandbytes for d in request.devices), spec["run_id"])
+    if fix is None:
+        raise RetryError("nothing left to shrink (one row per step, 4-bit or full fine-tuning, cutoff 256): "
+                         "train on a GPU with more memory, or on more GPUs with DeepSpeed ZeRO-3 (--gpus N)")
+    reasons = spec["plan"]["reasons"]
+    request.fixes = {key: (value, reasons[key]["text"]) for key, value in earlier_choices(spec, "retry").items()} | fix
+    new_plan = plan(request)
+    launch = {k: v for k, v in spec["launch"].items() if k in LaunchOptions.__dataclass_fields__}
+    out_root = Path(spec["paths"]["run_dir"]).parent.parent
+    new_spec = make_spec(new_plan, request, report, LaunchOptions(**launch), out_root, next_run_id(run_dir),
+                         hardware_name=hardware["name"])
+    new_spec["follows"] = {"run_id": spec["run_id"], "run_dir": str(run_dir), "reason": "oom"}
+    written = write_bundle(new_spec)
+    changes = {key: (settings.get(key), new_plan.settings.get(key)) for key in new_plan.settings
+               if settings.get(key) != new_plan.settings.get(key)}
+    return Retry(written.run_dir, spec["run_id"], changes, [why for _, why in fix.values()], new_plan.fits,
+                 new_plan.estimate.per_device_gib)

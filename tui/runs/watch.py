@@ -1,0 +1,89 @@
+"""Watching a run: its log events (tui.runs.follower) plus how it ended (tui.runs.lifecycle), for the headless
+`sft-tui monitor --plain/--json` and the monitor screen alike.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tui.runs.follower import Event, Follower
+from tui.runs.lifecycle import ENDED, RunStatus, run_status
+from tui.runs.logfiles import format_duration, tail_offset
+
+# A log bigger than this is opened at its last lines (the numbers come from trainer_log.jsonl,
+# which is read whole: one short line per logging step).
+OPEN_AT_TAIL_BYTES = 4 * 1024 * 1024
+TAIL_LINES = 200
+
+
+class RunWatcher:
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir).resolve()
+        self.status: RunStatus = run_status(self.run_dir)
+        log = self.run_dir / "train.log"
+        offset = 0
+        if log.is_file() and os.path.getsize(log) > OPEN_AT_TAIL_BYTES:
+            offset = tail_offset(log, TAIL_LINES)
+        self.output_dir = Path(self.status.output_dir) if self.status.output_dir else None
+        self.follower = Follower(self.run_dir, self.output_dir, offset)
+        self.ended = False
+
+    def poll(self) -> list[Event]:
+        """New events; the last one is finished/failed/stopped/vanished once the run has ended."""
+        if self.ended:
+            return self.follower.poll()
+        self.status = run_status(self.run_dir, self.output_dir)
+        events = self.follower.poll()
+        if self.status.status in ENDED:
+            events += self.follower.poll()  # whatever was written between the two reads
+            events.append(self.end_event(self.status))
+            self.ended = True
+        return events
+
+    def end_event(self, status: RunStatus) -> Event:
+        f = self.follower
+        if status.status == "finished":
+            return Event("finished", {"exit_code": 0, **f.final_metrics, "output_dir": status.output_dir},
+                         f"finished: {f.step}/{f.total_steps or f.step} steps"
+                         + (f", train_loss {f.final_metrics['train_loss']}" if "train_loss" in f.final_metrics else "")
+                         + f"; adapter and checkpoints in {status.output_dir}")
+        if status.status == "failed":
+            return f.failure(status.exit_code if status.exit_code is not None else 1)
+        if status.status == "stopped":
+            return Event("stopped", {"exit_code": status.exit_code, "step": f.step},
+                         f"stopped at step {f.step}/{f.total_steps or '?'}; continue with `sft-tui run {self.run_dir} --resume`")
+        return Event("vanished", {"step": f.step}, status.detail)
+
+
+def exit_status_of(event: Event) -> int:
+    """The exit status `monitor --plain` ends with: the run's own."""
+    if event.kind == "finished":
+        return 0
+    code = event.data.get("exit_code")
+    if event.kind == "failed":
+        return code or 1
+    if event.kind == "stopped":
+        return 130 if code in (None, 0) else code
+    return 1
+
+
+def plain_line(event: Event, gpus=None) -> str | None:
+    """One line for `monitor --plain`, or None for the events it does not print (raw log lines)."""
+    if event.kind == "line":
+        return None
+    data = event.data
+    if event.kind in ("progress", "metrics") and not data.get("final"):
+        parts = [f"step {data['current_steps']}/{data['total_steps'] or '?'}"]
+        # a progress line says where training is; only a metrics line has numbers of its own step
+        if event.kind == "metrics" and isinstance(data.get("loss"), (int, float)):
+            parts.append(f"loss {data['loss']:.4f}")
+        if isinstance(data.get("eval_loss"), (int, float)):
+            parts.append(f"eval_loss {data['eval_loss']:.4f}")
+        if event.kind == "metrics" and isinstance(data.get("lr"), (int, float)):
+            parts.append(f"lr {data['lr']:.2e}")
+        parts.append(f"ETA {format_duration(data.get('remaining'))}")
+        for sample in gpus or []:
+            parts.append(f"GPU{sample.index} {sample.memory_used_mib / 1024:.1f}/{sample.memory_total_mib / 1024:.0f} GiB")
+        return "  ".join(parts)
+    return f"{event.kind}: {event.text}"
