@@ -21,6 +21,7 @@ from pathlib import Path
 from tui import __version__
 from tui.bundle.render import UnrepresentableValue, render
 from tui.common.schemas import schema_errors
+from tui.plan.settings import check_settings
 
 PLAN_SCHEMA_VERSION = 1
 MANIFEST = ".sft-tui-manifest.json"
@@ -101,9 +102,7 @@ def make_spec(plan, request, report, launch: LaunchOptions, out_root: Path, run_
         raise BundleError("a bundle needs a dataset: pass --dataset PATH")
     when = when or datetime.now().astimezone()
     model = request.model
-    run_id = run_id or run_id_for(model.name, plan.settings, when)
-    if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id) or run_id in (".", ".."):
-        raise BundleError(f"--name {run_id!r}: use letters, digits, '.', '_' and '-' only")
+    run_id = checked_run_id(run_id or run_id_for(model.name, plan.settings, when))
     base = report.files[0].path.resolve()
     entries, train, evals = dataset_entries(report, base.parent.name if report.files[0].split else base.stem)
     if not train:
@@ -115,7 +114,7 @@ def make_spec(plan, request, report, launch: LaunchOptions, out_root: Path, run_
         "run_id": run_id,
         "created": when.isoformat(timespec="seconds"),
         "sft_tui_version": __version__,
-        "paths": {"run_dir": str(out_root / "runs" / run_id), "output_dir": str(out_root / "saves" / run_id)},
+        "paths": bundle_paths(out_root, run_id),
         "model": {"name": model.name, "model_name_or_path": model.model_name_or_path, "source": model.source,
                   "template": model.template, "params": model.params},
         "hardware": {"name": hardware_name, "device": device.name, "vendor": device.vendor,
@@ -124,6 +123,24 @@ def make_spec(plan, request, report, launch: LaunchOptions, out_root: Path, run_
         "launch": launch.__dict__ | {"gpu_ids": launch.gpu_ids or list(range(plan.n_gpus))},
         "plan": plan.to_json(),
     }
+
+
+def checked_run_id(run_id: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", run_id) or run_id in (".", ".."):
+        raise BundleError(f"--name {run_id!r}: use letters, digits, '.', '_' and '-' only")
+    return run_id
+
+
+def bundle_paths(out_root: Path, run_id: str) -> dict:
+    return {"run_dir": str(out_root / "runs" / run_id), "output_dir": str(out_root / "saves" / run_id)}
+
+
+def relocated(spec: dict, out_root: Path | None, run_id: str | None) -> dict:
+    """A loaded plan.json's spec under another output folder and/or run id (`export --from
+    plan.json --out DIR --name ID`); what is not given stays as plan.json says."""
+    run_id = checked_run_id(run_id) if run_id else spec["run_id"]
+    out_root = out_root.resolve() if out_root else Path(spec["paths"]["run_dir"]).parents[1]
+    return spec | {"run_id": run_id, "paths": bundle_paths(out_root, run_id)}
 
 
 def train_settings(spec: dict) -> dict:
@@ -141,7 +158,7 @@ def train_settings(spec: dict) -> dict:
     settings["output_dir"] = paths["output_dir"]
     settings["overwrite_output_dir"] = True
     settings["plot_loss"] = True
-    settings["report_to"] = launch["report_to"]
+    settings.setdefault("report_to", launch["report_to"])  # your --set report_to=... wins
     if settings.get("deepspeed"):
         settings["deepspeed"] = str(Path(paths["run_dir"]) / settings["deepspeed"])
     if launch["ray"]:
@@ -233,7 +250,7 @@ def render_bundle(spec: dict) -> dict[str, str]:
 
 def _render_files(spec: dict) -> dict[str, str]:
     settings = train_settings(spec)
-    reasons = {k: v["text"] for k, v in spec["plan"]["reasons"].items()} | BUNDLE_REASONS
+    reasons = BUNDLE_REASONS | {k: v["text"] for k, v in spec["plan"]["reasons"].items()}  # yours win (report_to)
     context = dict(spec=spec, settings=settings, reasons=reasons, groups=grouped(settings),
                    env_vars=environment_vars(spec), run_dir=spec["paths"]["run_dir"],
                    output_dir=spec["paths"]["output_dir"], launch=spec["launch"], version=__version__,
@@ -265,4 +282,9 @@ def load_spec(path: Path) -> dict:
     errors = schema_errors(spec, "plan")
     if errors:
         raise BundleError(f"{path}: {errors[0].pointer or '/'}: {errors[0].message}")
+    # An edited plan.json passes the same settings gate as --set: typed, known, in range.
+    settings, problems = check_settings(spec["plan"]["settings"])
+    if problems:
+        raise BundleError("\n".join(f"{path}: {line}" for line in problems))
+    spec["plan"]["settings"] = settings
     return spec

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui.bundle.cleaned import CleanedCopy
 from tui.bundle.spec import MANIFEST, NEW_SUFFIX, BundleError, render_bundle
 from tui.common.files import atomic_write, sha256
+from tui.datasets.cleaning import copy_without_error_rows
+from tui.datasets.formats import DatasetFileError
 
 
 @dataclass
@@ -18,9 +21,12 @@ class WriteResult:
     run_dir: Path
     written: list[str]
     kept: list[str]  # files the user edited: left alone, the new version beside them
+    dropped: dict[str, int] = field(default_factory=dict)  # cleaned copy -> rows with errors left out
 
 
-def write_bundle(spec: dict, force: bool = False) -> WriteResult:
+def write_bundle(spec: dict, force: bool = False, cleaned: list[CleanedCopy] = ()) -> WriteResult:
+    """Write the bundle; `cleaned`: the copies without error rows the spec registers
+    (tui.bundle.cleaned), written after every check has passed."""
     run_dir = Path(spec["paths"]["run_dir"])
     files = render_bundle(spec)
     manifest_path = run_dir / MANIFEST
@@ -31,6 +37,15 @@ def write_bundle(spec: dict, force: bool = False) -> WriteResult:
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     except ValueError:
         manifest = {}
+    dropped = {}
+    for copy in cleaned:
+        try:
+            dropped[str(copy.target)] = copy_without_error_rows(copy.source, copy.target)
+        except DatasetFileError as err:
+            raise BundleError(str(err)) from None
+        except OSError as err:
+            raise BundleError(f"{copy.target}: cannot write the copy without the rows with errors ({err.strerror}); "
+                              "choose another output folder") from None
     written, kept = [], []
     for name, text in files.items():
         path = run_dir / name
@@ -43,7 +58,7 @@ def write_bundle(spec: dict, force: bool = False) -> WriteResult:
         written.append(name)
     atomic_write(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     Path(spec["paths"]["output_dir"]).mkdir(parents=True, exist_ok=True)
-    return WriteResult(run_dir, written, kept)
+    return WriteResult(run_dir, written, kept, dropped)
 
 
 def register_into(data_dir: Path, entries: dict, replace: bool = False) -> Path:

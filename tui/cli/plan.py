@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.cli.common import EXIT_OK, EXIT_PROBLEMS, UserError, print_json
+from tui.cli.common import EXIT_OK, EXIT_PROBLEMS, UserError, plural, print_json
 
 BAR_PARTS = (("weights", "W"), ("trainable", "T"), ("gradients", "T"), ("optimizer", "T"),
              ("activations", "A"), ("logits", "L"), ("overhead", "O"))
@@ -79,33 +79,54 @@ def cmd_plan(args) -> int:
 
 
 def cmd_export(args) -> int:
+    import sys
     from pathlib import Path
 
-    from tui.bundle.spec import BundleError, LaunchOptions, load_spec, make_spec
+    from tui.bundle.cleaned import with_cleaned_copies
+    from tui.bundle.environment import default_env
+    from tui.bundle.spec import BundleError, LaunchOptions, load_spec, make_spec, relocated
     from tui.bundle.write import register_into, write_bundle
+    from tui.datasets.gate import dataset_refusal
 
+    out = Path(args.out) if args.out else None
+    chosen_env = None
+    cleaned = []
     try:
         if args.from_plan:
-            spec = load_spec(Path(args.from_plan))
+            spec = relocated(load_spec(Path(args.from_plan)), out, args.name)
             fits = spec["plan"]["estimate"]["fits"]
         else:
             result, request, report = make_plan_from_args(args)
+            refusal = dataset_refusal(report, args.drop_errors)
+            if refusal:  # the one dataset gate (the wizard's too): nothing is written
+                print(f"sft-tui: {refusal}", file=sys.stderr)
+                return EXIT_PROBLEMS
             gpu_ids = [int(i) for i in args.gpu_ids.split(",")] if args.gpu_ids else None
             if gpu_ids and len(gpu_ids) != result.n_gpus:
                 raise UserError(f"--gpu-ids names {len(gpu_ids)} GPUs but the plan uses {result.n_gpus} (--gpus)")
-            launch = LaunchOptions(env=args.env, gpu_ids=gpu_ids, master_addr=args.master_addr, slurm=args.slurm,
+            env = args.env
+            if env is None:
+                env, chosen_env = default_env(args.hardware)
+            launch = LaunchOptions(env=env, gpu_ids=gpu_ids, master_addr=args.master_addr, slurm=args.slurm,
                                    ray=args.ray, modelscope=args.modelscope)
-            spec = make_spec(result, request, report, launch, Path(args.out), args.name, hardware_name=args.hardware)
+            spec = make_spec(result, request, report, launch, out or Path("."), args.name, hardware_name=args.hardware)
+            if args.drop_errors and report.has_errors:
+                spec, cleaned = with_cleaned_copies(spec, report)
             fits = result.fits
-        written = write_bundle(spec, force=args.force)
+        written = write_bundle(spec, force=args.force, cleaned=cleaned)
         registered = register_into(Path(args.register_into), spec["datasets"]["entries"], args.replace) if args.register_into else None
     except BundleError as err:
         raise UserError(str(err)) from None
     command = f"bash {written.run_dir / 'run_sft.sh'}"
     if args.json:
         print_json({"run_dir": str(written.run_dir), "files": written.written, "kept": written.kept,
-                    "command": command, "fits": fits, "registered_into": str(registered) if registered else None})
+                    "command": command, "fits": fits, "registered_into": str(registered) if registered else None,
+                    "env": spec["launch"]["env"], "dropped_rows": written.dropped})
     else:
+        if chosen_env:
+            print(chosen_env)
+        for copy, rows in written.dropped.items():
+            print(f"{copy}: the copy without the {plural(rows, 'row')} with errors (registered in dataset_info.json)")
         print(f"Wrote {written.run_dir}: {', '.join(written.written)}")
         for name in written.kept:
             print(f"kept your edited {name}; the new version is {name}.sft-tui-new")
@@ -160,9 +181,12 @@ def add_plan_parsers(sub) -> None:
                        description="Plan as `sft-tui plan` does, then write runs/<run-id>/ under --out. "
                        "An existing run directory is refused unless --force, and files you edited are never overwritten.")
     add_plan_arguments(p, model_required=False)
-    p.add_argument("--out", default=".", metavar="DIR", help="where runs/ and saves/ go (default: here)")
+    p.add_argument("--out", metavar="DIR", help="where runs/ and saves/ go (default: here; with --from, plan.json's)")
     p.add_argument("--name", metavar="RUN_ID", help="the run id (default: <model>-<method>-<YYYYmmdd-HHMM>)")
-    p.add_argument("--env", metavar="conda:NAME|venv:PATH", help="the training environment run_sft.sh activates")
+    p.add_argument("--env", metavar="conda:NAME|venv:PATH", help="the training environment run_sft.sh activates "
+                   "(default for this machine: the one LLaMA-Factory is installed in, else llamafactory-cli on PATH)")
+    p.add_argument("--drop-errors", action="store_true", help="leave the dataset rows with errors out: a cleaned "
+                   "copy goes into the run directory (data/) and is registered instead; your file is never changed")
     p.add_argument("--gpu-ids", metavar="0,1", help="which GPUs (CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES)")
     p.add_argument("--master-addr", metavar="HOST", help="multi-node: the rank-0 node's address")
     p.add_argument("--slurm", action="store_true", help="also write run_sft.sbatch")

@@ -1,0 +1,105 @@
+"""`sft-tui export` end to end (the real command in a subprocess): the dataset gate, dropping the
+rows with errors into the run directory, `--from plan.json` with `--name`/`--out`, and the
+training environment chosen for this machine."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui.bundle.cleaned import with_cleaned_copies
+from tui.bundle.environment import default_env
+from tui.bundle.spec import BundleError, load_spec
+from tui.bundle.write import write_bundle
+from tui.datasets.gate import dataset_refusal
+from tui.datasets.validate import validate_paths
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+BROKEN = REPO / "tests" / "data" / "s2-broken" / "train.jsonl"
+CLEAN = REPO / "tests" / "data" / "s2"
+PROFILE = ["--hardware", "rtx3060-12g", "--model", "qwen2.5-0.5b"]
+
+
+def export(*args, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "sft-tui"), "export", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+def test_export_refuses_a_dataset_with_errors_and_names_the_first(tmp_path):
+    data = tmp_path / "broken.jsonl"
+    shutil.copy(BROKEN, data)
+    done = export(*PROFILE, "--dataset", data, "--name", "r", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the dataset has 1 error" in done.stderr and f"{data}:3: not valid JSON" in done.stderr
+    assert "--drop-errors" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_export_drop_errors_registers_a_cleaned_copy_in_the_run_directory(tmp_path):
+    data = tmp_path / "broken.jsonl"
+    shutil.copy(BROKEN, data)
+    before = data.read_bytes()
+    done = export(*PROFILE, "--dataset", data, "--name", "r", "--drop-errors", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "runs" / "r"
+    copy = run_dir / "data" / "broken.jsonl"
+    assert json.loads((run_dir / "dataset_info.json").read_text())["broken"]["file_name"] == str(copy)
+    assert f"{copy}: the copy without the 1 row with errors" in done.stdout
+    assert data.read_bytes() == before  # the user's file is never changed
+    assert len(copy.read_text().splitlines()) == len(before.splitlines()) - 1
+    report = validate_paths([copy])
+    assert not report.has_errors and dataset_refusal(report, drop_errors=False) is None
+
+
+def test_a_refused_export_leaves_no_cleaned_copy_behind(tmp_path):
+    """The wizard's drop used to write runs/<id>/data/ before the "already exists" check."""
+    data = tmp_path / "broken.jsonl"
+    shutil.copy(BROKEN, data)
+    assert export(*PROFILE, "--dataset", CLEAN, "--name", "r", cwd=tmp_path).returncode == 0
+    spec = load_spec(tmp_path / "runs" / "r" / "plan.json")
+    report = validate_paths([data])
+    spec["datasets"]["entries"] = {"broken": {"file_name": str(data.resolve()), "formatting": "alpaca"}}
+    cleaned_spec, copies = with_cleaned_copies(spec, report)
+    assert [c.target for c in copies] == [tmp_path / "runs" / "r" / "data" / "broken.jsonl"]
+    with pytest.raises(BundleError, match="already exists"):
+        write_bundle(cleaned_spec, cleaned=copies)
+    assert not (tmp_path / "runs" / "r" / "data").exists()
+
+
+def test_the_gate_refuses_missing_files_and_non_jsonl_drops():
+    missing = validate_paths([Path("/nonexistent/train.jsonl")])
+    assert "fix the path first" in dataset_refusal(missing, drop_errors=True)
+    assert dataset_refusal(None, drop_errors=False) == "validate the dataset first"
+    assert dataset_refusal(validate_paths([CLEAN]), drop_errors=False) is None
+
+
+def test_export_from_plan_json_honours_name_and_out(tmp_path):
+    assert export(*PROFILE, "--dataset", CLEAN, "--name", "first", cwd=tmp_path).returncode == 0
+    plan_json = tmp_path / "runs" / "first" / "plan.json"
+    done = export("--from", plan_json, "--name", "second", "--out", tmp_path / "elsewhere", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    run_dir = tmp_path / "elsewhere" / "runs" / "second"
+    assert json.loads(done.stdout)["run_dir"] == str(run_dir)
+    spec = load_spec(run_dir / "plan.json")
+    assert spec["run_id"] == "second" and spec["paths"]["output_dir"] == str(tmp_path / "elsewhere" / "saves" / "second")
+    assert f"output_dir: \"{tmp_path / 'elsewhere' / 'saves' / 'second'}\"" in (run_dir / "train.yaml").read_text()
+    bad = export("--from", plan_json, "--name", "../x", cwd=tmp_path)
+    assert bad.returncode == 2 and "use letters, digits" in bad.stderr
+
+
+def test_export_for_this_machine_uses_the_environment_llamafactory_is_in(tmp_path):
+    env, said = default_env("detected")
+    done = export("--model", "qwen2.5-0.5b", "--dataset", CLEAN, "--name", "here", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert said in done.stdout
+    script = (tmp_path / "runs" / "here" / "run_sft.sh").read_text()
+    if env:  # this checkout's venv has LLaMA-Factory: run_sft.sh activates it
+        assert env == f"venv:{BIN.parent}" and f"VENV={BIN.parent}" in script
+    profile_env, profile_said = default_env("rtx3060-12g")
+    assert profile_env is None and "rtx3060-12g machine" in profile_said
