@@ -214,9 +214,9 @@ def test_local_directory_without_weights_or_config(tmp_path, builtin):
     weights = check_weights(empty)
     assert weights.missing == ["model.safetensors (or pytorch_model.bin)"]
     assert "no tokenizer files" in weights.notes[-1]
-    moe = dict(QWEN25_7B_CONFIG, num_experts=64)
-    (empty / "config.json").write_text(json.dumps(moe))
-    with pytest.raises(ModelError, match="mixture-of-experts"):
+    encoder = {"architectures": ["BertForMaskedLM"], "model_type": "bert", "hidden_size": 768}
+    (empty / "config.json").write_text(json.dumps(encoder))
+    with pytest.raises(ModelError, match="BertForMaskedLM .*not a causal language model"):
         resolve_model(str(empty), builtin)
     with pytest.raises(ModelError, match="no such model directory"):
         resolve_model("./does-not-exist", builtin)
