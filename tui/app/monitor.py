@@ -50,6 +50,16 @@ def smoothed(values: list[float], weight: float = SMOOTHING) -> list[float]:
     return out
 
 
+def shown_path(path: Path | str) -> Path:
+    """A path as the screen shows it: relative to the working directory when under it (shorter,
+    and the same wherever the runs folder is), else absolute."""
+    path = Path(path)
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 class ConfirmStop(ModalScreen[bool]):
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Stop")]
 
@@ -92,10 +102,7 @@ class RunMonitor(Vertical):
         self.ended_event = None
         self._dirty_plot = False
         self._estimate_gib = self._plan_estimate()
-        try:  # shorter, and the same wherever the runs folder is
-            self.shown_dir = self.run_dir.relative_to(Path.cwd())
-        except ValueError:
-            self.shown_dir = self.run_dir
+        self.shown_dir = shown_path(self.run_dir)
 
     def _plan_estimate(self) -> float | None:
         import json
@@ -262,7 +269,9 @@ class RunMonitor(Vertical):
         self.ended_event = event
         self._dirty_plot = True
         if event.kind == "finished":
-            self.notify(event.text, title="Training finished", timeout=10)
+            output_dir = event.data.get("output_dir")
+            text = event.text.replace(output_dir, str(shown_path(output_dir))) if output_dir else event.text
+            self.notify(text, title="Training finished", timeout=10)
             self.show_after_training()
             return
         if event.kind in ("failed", "vanished"):
@@ -292,7 +301,7 @@ class RunMonitor(Vertical):
         except AfterError:  # no plan.json or export.yaml (a copied log): the commands still help
             template = None
         if output_dir:
-            commands = "\n".join(f"  {c}" for c in serving_commands(f"{output_dir}-merged", template))
+            commands = "\n".join(f"  {c}" for c in serving_commands(f"{shown_path(output_dir)}-merged", template))
             self.query_one("#serve-commands", Static).update(Content.from_markup(
                 "[b]After training[/b]: merge with `sft-tui merge $run`, then serve:\n$commands",
                 run=str(self.shown_dir), commands=commands))

@@ -6,8 +6,8 @@
 #   bash run_sft.sh --resume        continue from the newest checkpoint (with or without --foreground)
 set -euo pipefail
 
-RUN_DIR=/tmp/s/demo/runs/tiny-lora
-OUTPUT_DIR=/tmp/s/demo/saves/tiny-lora
+RUN_DIR=@ROOT@/runs/tiny-lora
+OUTPUT_DIR=@ROOT@/saves/tiny-lora
 
 foreground=0
 resume=0
@@ -42,8 +42,8 @@ fi
 rm -f -- "$RUN_DIR/exit_code"
 echo "$$" >"$RUN_DIR/run.pid"
 
-# The training environment: the virtualenv /work/main/.venv
-VENV=/work/main/.venv
+# The training environment: the virtualenv @ROOT@/venv
+VENV=@ROOT@/venv
 if [ ! -f "$VENV/bin/activate" ]; then
     echo "run_sft.sh: no virtualenv at $VENV (expected $VENV/bin/activate)" >&2
     exit 127
@@ -57,7 +57,7 @@ fi
 
 export RECORD_VRAM=1
 export LLAMABOARD_ENABLED=1
-export LLAMABOARD_WORKDIR=/tmp/s/demo/saves/tiny-lora
+export LLAMABOARD_WORKDIR=@ROOT@/saves/tiny-lora
 
 args=(train "$RUN_DIR/train.yaml")
 if [ "$resume" -eq 1 ]; then
