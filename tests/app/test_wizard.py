@@ -5,13 +5,16 @@ step, export, `sft-tui check` on the bundle, and the run step following a real r
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Static
 
 from tests.support.llamafactory import BIN, SAMPLE_ALPACA_ROWS, offline_env, write_jsonl
+from tests.app.test_snapshots import wizard_state
 from tui.app.main import SftTuiApp
 
 HEAVY = {"torch", "transformers", "llamafactory"}
@@ -107,3 +110,92 @@ async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, t
     check = subprocess.run([str(BIN / "sft-tui"), "check", str(run_dir)], capture_output=True, text=True,
                            env=offline_env(), timeout=300)
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+# --- the one dataset gate, and what the dataset step shows ---------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+BROKEN = REPO / "tests" / "data" / "s2-broken" / "train.jsonl"
+
+
+def gated_app(**changes) -> SftTuiApp:
+    return SftTuiApp(state=wizard_state(**changes))
+
+
+async def type_dataset(app, pilot, value: str) -> None:
+    app.go_to("dataset")
+    await settle(app, pilot)
+    app.query_one("#dataset-input", Input).value = value
+    await pilot.press("enter")  # the files box has focus when the step opens
+    await settle(app, pilot)
+
+
+def notes(app) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+async def test_no_way_past_the_dataset_step_with_errors_until_they_are_dropped(tmp_path):
+    app = gated_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await type_dataset(app, pilot, str(BROKEN))
+        assert "1 error" in text_of(app, "#dataset-stats")
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert app.query_one("#steps").active == "dataset"
+        assert "the dataset has 1 error" in notes(app) and "'Drop the rows with errors'" in notes(app)
+        app.query_one("#dataset-next", Button).press()
+        await settle(app, pilot)
+        assert app.query_one("#steps").active == "dataset"
+        await pilot.click("#--content-tab-review")  # the step bar goes through the same gate
+        await settle(app, pilot)
+        assert app.query_one("#steps").active == "dataset"
+        app.query_one("#drop-errors", Checkbox).value = True
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert app.query_one("#steps").active == "plan"
+
+
+async def test_a_missing_dataset_path_shows_only_the_error_and_goes_nowhere(tmp_path):
+    missing = tmp_path / "nothing-here.jsonl"
+    app = gated_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await type_dataset(app, pilot, str(REPO / "tests" / "data" / "s2"))
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert app.query_one("#steps").active == "plan"  # a plan was made for the good files
+        await type_dataset(app, pilot, str(missing))
+        stats = text_of(app, "#dataset-stats")
+        assert str(missing) in stats and "valid rows" not in stats and "no errors" not in stats
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert app.query_one("#steps").active == "dataset" and app.state.plan is None
+
+
+async def test_dropping_the_rows_with_errors_exports_a_cleaned_copy(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    shutil.copy(BROKEN, data)
+    before = data.read_bytes()
+    app = gated_app(hardware="rtx3060-12g", env="")
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.go_to("model")
+        await settle(app, pilot)
+        app.query_one("#model-input", Input).value = "qwen2.5-0.5b"
+        await settle(app, pilot)
+        await type_dataset(app, pilot, str(data))
+        app.query_one("#drop-errors", Checkbox).value = True
+        await pilot.pause()
+        app.go_to("plan")
+        await settle(app, pilot)
+        app.go_to("review")
+        await settle(app, pilot)
+        app.query_one("#out-dir", Input).value = str(tmp_path / "out")
+        app.query_one("#run-name", Input).value = "dropped"
+        await settle(app, pilot)
+        app.query_one("#export", Button).press()
+        await settle(app, pilot)
+        run_dir = tmp_path / "out" / "runs" / "dropped"
+        assert app.state.run_dir == run_dir, text_of(app, "#export-result")
+    copy = run_dir / "data" / "mine.jsonl"
+    assert json.loads((run_dir / "dataset_info.json").read_text())["mine"]["file_name"] == str(copy)
+    assert len(copy.read_text().splitlines()) == len(before.splitlines()) - 1 and data.read_bytes() == before

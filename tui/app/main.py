@@ -64,7 +64,24 @@ class SftTuiApp(App):
     def step_ids(self) -> list[str]:
         return [step_id for step_id, _ in STEPS]
 
+    def entry_refusal(self, step_id: str) -> str | None:
+        """Why the wizard cannot go to `step_id` yet, or None. The steps after the dataset need a
+        dataset that passes the one dataset gate (tui.datasets.gate, as `sft-tui export` does);
+        the run step is open once a bundle is exported (the demo exports its own)."""
+        from tui.datasets.gate import dataset_refusal
+
+        ids = self.step_ids()
+        if step_id not in ids or ids.index(step_id) <= ids.index("dataset"):
+            return None
+        if step_id == "run" and self.state.run_dir is not None:
+            return None
+        return dataset_refusal(self.state.report, self.state.drop_errors, drop_hint="'Drop the rows with errors'")
+
     def go_to(self, step_id: str) -> None:
+        refusal = self.entry_refusal(step_id)
+        if refusal:
+            self.notify(refusal, title="Dataset", severity="error", timeout=12)
+            step_id = "dataset"
         # Focus left inside the old step would pull the tabs back to it: drop it first.
         self.set_focus(None)
         self.query_one("#steps", TabbedContent).active = step_id
@@ -84,6 +101,9 @@ class SftTuiApp(App):
         self.go_to(ids[position])
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self.entry_refusal(event.pane.id):  # a click on the step bar goes through the same gate
+            self.go_to(event.pane.id)
+            return
         step = self.query_one(f"#{event.pane.id}-step")
         self.sub_title = str(event.tab.label)
         step.shown()
@@ -116,19 +136,3 @@ class SftTuiApp(App):
         self.state.run_dir = run_dir
         self.go_to("run")
         self.query_one("#run-step").attach(run_dir)
-
-    # --- dropping rows with errors ------------------------------------------------------------
-
-    def cleaned_spec(self, spec: dict) -> dict:
-        """The spec with each dataset file that has errors replaced by a copy without those rows."""
-        from tui.datasets.cleaning import copy_without_error_rows
-
-        clean_dir = Path(spec["paths"]["run_dir"]) / "data"
-        for entry in spec["datasets"]["entries"].values():
-            source = Path(entry["file_name"])
-            target = clean_dir / source.name
-            dropped = copy_without_error_rows(source, target)
-            if dropped:
-                entry["file_name"] = str(target)
-                self.notify(f"{source.name}: {dropped} rows with errors left out of {target}")
-        return spec

@@ -69,8 +69,22 @@ class DatasetStep(Step):
         report = validate_paths([Path(p).expanduser() for p in paths], progress=progress)
         self.app.call_from_thread(self.show, report)
 
+    @on(Input.Changed, "#dataset-input")
+    def paths_changed(self, event: Input.Changed) -> None:
+        if event.value.split() != self.state.datasets:  # the report is of other files now
+            self.state.report, self.state.plan = None, None
+
     def show(self, report) -> None:
         self.state.report = report
+        table = self.query_one("#dataset-problems", DataTable)
+        table.clear()
+        self.problem_rows = {}
+        self.query_one("#problem-row", Static).update("")
+        if report.file_errors:  # a path that cannot be read: its error alone, no statistics of nothing
+            self.query_one("#dataset-stats", Static).update(Content("\n").join(
+                Content.from_markup("[red]$error[/red]", error=error) for error in report.file_errors))
+            self.query_one("#drop-errors").display = False
+            return
         data = report.to_json()
         stats = data["stats"]
         lines = [f"{stats['valid_rows']} valid rows of {stats['rows']}"
@@ -81,16 +95,11 @@ class DatasetStep(Step):
         if lengths.get("n"):
             lines.append(f"row length (tokens{'' if stats['lengths'].get('exact') else ', approximate'}): "
                          f"median {lengths.get('p50')}, p99 {lengths.get('p99')}, max {lengths.get('max')}")
-        for error in report.file_errors:
-            lines.append(Content.from_markup("[red]$error[/red]", error=error))
         errors = sum(f.error_count for f in report.files)
         warnings = sum(f.problem_count for f in report.files) - errors
         said = f"{warnings} warning{'' if warnings == 1 else 's'}"
         lines.append(Content.from_markup(f"[red]{errors} error{'' if errors == 1 else 's'}[/red], {said}") if errors else f"no errors, {said}")
         self.query_one("#dataset-stats", Static).update(Content("\n").join(lines))
-        table = self.query_one("#dataset-problems", DataTable)
-        table.clear()
-        self.problem_rows = {}
         for f in report.files:
             for n, p in enumerate(f.problems):
                 key = f"{f.path}:{n}"
@@ -115,14 +124,4 @@ class DatasetStep(Step):
 
     @on(Button.Pressed, "#dataset-next")
     def next_step(self) -> None:
-        report = self.state.report
-        if report is None:
-            self.notify("validate the dataset first", severity="warning")
-            return
-        if report.file_errors or not any(f.valid_rows for f in report.files):
-            self.notify("no readable rows: fix the paths first", severity="error")
-            return
-        if report.has_errors and not self.state.drop_errors:
-            self.notify("the dataset has errors: fix them, or tick 'Drop the rows with errors'", severity="error")
-            return
-        self.app.action_next_step()
+        self.app.action_next_step()  # the app's one dataset gate decides, as for ctrl+n and the step bar

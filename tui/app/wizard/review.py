@@ -44,17 +44,10 @@ class ReviewStep(Step):
         yield Static("", id="review-preview")
 
     def on_mount(self) -> None:
-        self.query_one("#train-env", Input).value = self.state.env or self._this_environment()
+        from tui.bundle.environment import default_env
 
-    @staticmethod
-    def _this_environment() -> str:
-        """The virtualenv that has LLaMA-Factory, found as the demo finds it; empty when none."""
-        from tui.runs.demo import DemoError, find_training_env
-
-        try:
-            return find_training_env().env_spec or ""
-        except DemoError:
-            return ""
+        # The same default `sft-tui export` takes; empty means llamafactory-cli on PATH.
+        self.query_one("#train-env", Input).value = self.state.env or default_env(self.state.hardware)[0] or ""
 
     def shown(self) -> None:
         self.preview()
@@ -112,11 +105,13 @@ class ReviewStep(Step):
         from tui.bundle.write import write_bundle
         from tui.datasets.formats import DatasetFileError
 
+        from tui.bundle.cleaned import with_cleaned_copies
+
         try:
-            spec = self.spec()
+            spec, cleaned = self.spec(), []
             if self.state.drop_errors and self.state.report.has_errors:
-                spec = self.app.cleaned_spec(spec)
-            written = write_bundle(spec)
+                spec, cleaned = with_cleaned_copies(spec, self.state.report)
+            written = write_bundle(spec, cleaned=cleaned)
         except (BundleError, DatasetFileError, OSError) as err:
             self.query_one("#export-result", Static).update(Text(str(err), style="red"))
             return
@@ -124,6 +119,8 @@ class ReviewStep(Step):
         self.query_one("#export-result", Static).update(Content.from_markup(
             "[green]Wrote $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run",
             run=str(written.run_dir), files=", ".join(written.written)))
+        for copy, rows in written.dropped.items():
+            self.notify(f"{rows} rows with errors left out of the copy {copy}")
         self.notify(f"exported {written.run_dir}")
 
     @on(Button.Pressed, "#review-next")
