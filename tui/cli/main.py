@@ -46,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_app()
     try:
         return args.func(args)
-    except UserError as err:
-        print(f"sft-tui: {err}", file=sys.stderr)
+    except UserError as err:  # one line per problem (the settings gate may find several)
+        for line in str(err).splitlines() or [""]:
+            print(f"sft-tui: {line}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:  # `sft-tui ... | head`
         return EXIT_OK

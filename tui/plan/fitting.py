@@ -146,8 +146,8 @@ def what_would_fit(request: PlanRequest, shape: TrainingShape, capacity: float) 
         if fits(estimate(replace(one, seq_len=seq)), capacity):
             suggestions.append(f"a shorter cutoff_len: {seq} fits one row per step (--set cutoff_len={seq})")
             break
-    need = estimate(one).per_device_gib / (1 - SAFETY_MARGIN)
-    suggestions.append(f"more memory: a GPU with at least {math.ceil(need)} GiB")
+    need = estimate(shape).per_device_gib / (1 - SAFETY_MARGIN)  # this plan as it is, the margin kept
+    suggestions.append(f"more memory: a GPU with at least {math.ceil(need)} GiB for this plan as it is")
     sharded = replace(one, zero_stage=3, offload=False)
     for n in (2, 4, 8, 16):
         if n > shape.n_gpus and fits(estimate(replace(sharded, n_gpus=n)), capacity):

@@ -4,6 +4,8 @@ a recommended value is decided, look there (one `decide_*` per setting)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tui.plan.fitting import (
     capacity_gib,
     decide_gradient_checkpointing,
@@ -31,6 +33,34 @@ from tui.plan.values import MEMORY_SETTINGS, SAFETY_MARGIN, Plan, PlanRequest, R
 
 
 def plan(request: PlanRequest) -> Plan:
+    """The plan for a request. Your settings win; each one's reason says what sft-tui would choose
+    without them (the same request planned without your settings), and a valid LLaMA-Factory
+    argument the planner does not decide goes to train.yaml as you gave it."""
+    result = _plan_any_recipe(request)
+    if request.overrides:
+        own = _plan_any_recipe(replace(request, overrides={}))
+        for key, value in request.overrides.items():
+            if key in result.reasons and result.reasons[key].kind != "user":
+                continue  # a rule refused your value (the hardware cannot): its reason says why
+            if key in own.settings:
+                why = f"set by you; sft-tui would choose {show(own.settings[key])}: {own.reasons[key].text}"
+                rule = own.reasons[key].rule
+            else:
+                why, rule = "set by you; passed to LLaMA-Factory as given (sft-tui does not decide it)", "pass-through"
+            result.settings.setdefault(key, value)
+            result.reasons[key] = Reason("user", why, rule)
+        if not result.fits:
+            result.suggestions[:0] = _your_settings_first(request.overrides, own)
+    return result
+
+
+def _your_settings_first(overrides: dict, own: Plan) -> list[str]:
+    """When your settings are why it does not fit, that comes first in what would fit."""
+    return [f"your {key}={show(overrides[key])}: sft-tui would use {show(own.settings.get(key))}"
+            for key in MEMORY_SETTINGS if key in overrides and own.fits and own.settings.get(key) != overrides[key]]
+
+
+def _plan_any_recipe(request: PlanRequest) -> Plan:
     recipe = default_recipe(request)
     result = _plan_with_recipe(request, recipe, decide_recipe(request))
     if (request.recipe is None and recipe == "standard-lora" and result.settings.get("quantization_bit") == 4

@@ -5,16 +5,14 @@ planner; the CLI and the app both call it.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-
-import yaml
 
 from tui.common.profiles import ProfileSet, load_profiles
 from tui.hardware.detect import detect
 from tui.hardware.profile import devices_from_profile
 from tui.models.architecture import ModelError
 from tui.models.resolve import resolve_model
+from tui.plan.settings import check_settings
 from tui.plan.values import DataFacts, PlanRequest
 
 
@@ -22,21 +20,54 @@ class RequestError(Exception):
     """Bad input: an unknown profile, an unreadable model or dataset. One sentence."""
 
 
+# Settings the bundle decides from other choices: a --set for them would be overwritten, so the
+# gate says where the choice is made instead of dropping it silently.
+BUNDLE_OWNED = {
+    "dataset": "the bundle registers your --dataset files",
+    "eval_dataset": "the bundle registers the validation split of your --dataset files (a file named val/valid/dev/eval)",
+    "dataset_dir": "the bundle's own dataset_info.json registers your files",
+    "output_dir": "checkpoints go to saves/<run-id>: choose it with export --out and --name",
+    "do_train": "a bundle trains",
+}
+# A recipe's own keys that are not LLaMA-Factory arguments.
+RECIPE_KEYS = ("description", "effective_batch_size")
+
+
 def parse_overrides(pairs: list[str]) -> dict:
-    """`key=value` pairs; values are read as YAML scalars (4 -> int, 2e-4 -> float, null -> None)."""
-    overrides = {}
+    """`key=value` pairs (the text of --set or the wizard's Set box) through the settings gate:
+    typed values, or RequestError with one line per problem. `key=` clears an Optional setting."""
+    raw, problems = {}, []
     for pair in pairs:
         key, sep, text = pair.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
-            raise RequestError(f"--set {pair!r}: expected KEY=VALUE with a LLaMA-Factory argument name as KEY")
-        value = yaml.safe_load(text) if text.strip() else None
-        if isinstance(value, str):
-            try:
-                value = float(value) if any(c in value for c in "eE.") else value
-            except ValueError:
-                pass
-        overrides[key.strip()] = value
-    return overrides
+        if not sep or not key.strip():
+            problems.append(f"--set {pair!r}: expected KEY=VALUE with a LLaMA-Factory argument name as KEY")
+            continue
+        raw[key.strip()] = text.strip()
+    typed, found = check_overrides(raw)
+    if problems or found:
+        raise RequestError("\n".join(problems + found))
+    return typed
+
+
+def check_overrides(values: dict) -> tuple[dict, list[str]]:
+    """The gate for settings a user gives, as text or typed (plan.json, a retry): (typed, problems)."""
+    typed, problems = check_settings(values)
+    for key in [k for k in values if k in BUNDLE_OWNED]:
+        typed.pop(key, None)
+        problems.append(f"{key}: cannot be set here: {BUNDLE_OWNED[key]}")
+    return typed, problems
+
+
+def check_recipes(recipes: dict, profiles: ProfileSet) -> None:
+    """Every recipe's LLaMA-Factory settings through the gate; a broken recipe file is named."""
+    problems = []
+    for name, data in recipes.items():
+        _, found = check_settings({k: v for k, v in data.items() if k not in RECIPE_KEYS})
+        profile = profiles.get("recipes", name)
+        where = profile.source if profile is not None else name
+        problems += [f"recipe {where}: {line}" for line in found]
+    if problems:
+        raise RequestError("\n".join(problems))
 
 
 def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
@@ -70,6 +101,14 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
     except ModelError as err:
         raise RequestError(str(err)) from None
     recipes = {p.name: p.data for p in profiles.of("recipes")}
+    check_recipes(recipes, profiles)
+    overrides, problems = check_overrides(overrides or {})
+    if problems:
+        raise RequestError("\n".join(problems))
+    broken = [f"recipe {problem}" for problem in profiles.problems
+              if recipe and problem.path.parent.name == "recipes" and problem.path.stem.lower() == recipe.lower()]
+    if broken:  # the file exists but cannot be used: say why, not "unknown recipe"
+        raise RequestError("\n".join(broken))
     if recipe and recipe not in recipes:
         raise RequestError(f"unknown recipe {recipe!r}: one of {', '.join(sorted(recipes))}")
     data = None
@@ -82,5 +121,5 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
             raise RequestError("; ".join(report.file_errors))
         data = DataFacts.from_report(report)
     request = PlanRequest(devices=devices, model=model_info, recipes=recipes, recipe=recipe, data=data,
-                          overrides=overrides or {}, nodes=nodes)
+                          overrides=overrides, nodes=nodes)
     return request, report

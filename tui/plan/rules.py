@@ -21,8 +21,8 @@ LLAMAFACTORY_DEFAULT_CUTOFF = 2048
 
 
 class Decisions:
-    """Collects settings and reasons; a user's --set value wins over every rule, and its
-    reason still says what sft-tui would have chosen and why."""
+    """Collects settings and reasons; a user's --set value wins over every rule (planner.plan then
+    says in its reason what sft-tui would have chosen without it, and why)."""
 
     def __init__(self, overrides: dict[str, Any], fixes: dict[str, tuple[Any, str]] | None = None):
         self.fixes = fixes or {}
@@ -35,8 +35,8 @@ class Decisions:
         if key in self.fixes:
             value, why = self.fixes[key]
             text, kind = why, "retry"
-        elif key in self.overrides:
-            text = f"set by you with --set; sft-tui would choose {show(value)}: {text}"
+        elif key in self.overrides:  # planner.plan adds what sft-tui would choose without it
+            text = "set by you"
             value, kind = self.overrides[key], "user"
         self.settings[key] = value
         self.reasons[key] = Reason(kind, text, rule)

@@ -8,6 +8,7 @@ from textual.containers import Horizontal
 from textual.widgets import (
     Button,
     DataTable,
+    Input,
     Label,
     Select,
     Static,
@@ -16,6 +17,8 @@ from textual.widgets import (
 from tui.app.wizard.state import Step
 from tui.hardware.detect import summary_line
 from tui.hardware.device import Detection
+
+MAX_GPUS = 64  # per node: more than any machine has; a typo like 80 is caught
 
 
 class HardwareStep(Step):
@@ -28,6 +31,9 @@ class HardwareStep(Step):
         with Horizontal(classes="row"):
             yield Label("Plan for", classes="label")
             yield Select([("this machine (detected)", "detected")], value="detected", allow_blank=False, id="hardware-profile")
+        with Horizontal(classes="row"):
+            yield Label("GPUs", classes="label")
+            yield Input(placeholder="the profile's count (as --gpus N)", type="integer", id="gpu-count", disabled=True)
         yield Static("", id="profile-note", classes="note")
         with Horizontal(classes="row"):
             yield Button("Next: model", variant="primary", id="hardware-next")
@@ -90,6 +96,21 @@ class HardwareStep(Step):
         note = "" if event.value == "detected" else (
             f"Planning for another machine: {event.value}. The detected devices above are not used.")
         self.query_one("#profile-note", Static).update(note)
+        # On this machine the GPU rows above choose the GPUs; for a profile, a count does.
+        self.query_one("#gpu-count", Input).disabled = event.value == "detected"
+
+    @on(Input.Changed, "#gpu-count")
+    def gpu_count_changed(self, event: Input.Changed) -> None:
+        text = event.value.strip()
+        count = int(text) if text.isdigit() else None
+        if text and not (count and 1 <= count <= MAX_GPUS):
+            self.query_one("#profile-note", Static).update(f"GPUs: a count from 1 to {MAX_GPUS} per node, or empty for the profile's")
+            count = None
+        elif self.state.hardware != "detected":
+            self.query_one("#profile-note", Static).update(f"Planning for another machine: {self.state.hardware}"
+                                                           + (f" with {count} GPUs" if count else "") + ".")
+        if count != self.state.gpus:
+            self.state.gpus, self.state.plan = count, None
 
     @on(Button.Pressed, "#hardware-next")
     def next_step(self) -> None:

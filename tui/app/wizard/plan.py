@@ -32,6 +32,7 @@ class PlanStep(Step):
             yield Label("Set", classes="label")
             yield Input(placeholder="key=value, e.g. per_device_train_batch_size=8 (Enter re-plans; key= clears)",
                         id="plan-set")
+        yield Static("", id="set-problem")
         settings = DataTable(id="plan-settings", cursor_type="row", zebra_stripes=True)
         settings.add_columns("setting", "value", "why", "reason")
         yield settings
@@ -59,20 +60,24 @@ class PlanStep(Step):
 
     @on(Input.Submitted, "#plan-set")
     def set_value(self, event: Input.Submitted) -> None:
+        """The Set box goes through the settings gate: a problem shows under the box, the text
+        stays for fixing, and the plan is unchanged."""
         from tui.plan.requests import RequestError, parse_overrides
 
         text = event.value.strip()
         if not text:
             return
         key, _, value = text.partition("=")
-        if not value:
-            self.state.overrides.pop(key.strip(), None)
+        problem = self.query_one("#set-problem", Static)
+        if not value.strip() and key.strip() in self.state.overrides:
+            self.state.overrides.pop(key.strip())
         else:
             try:
                 self.state.overrides.update(parse_overrides([text]))
-            except (RequestError, ValueError) as err:
-                self.notify(str(err), severity="error")
+            except RequestError as err:
+                problem.update(Text(str(err), style="red"))
                 return
+        problem.update("")
         event.input.value = ""
         self.replan()
 
@@ -95,6 +100,11 @@ class PlanStep(Step):
             result = plan(request)
         except (RequestError, ValueError) as err:
             self.app.call_from_thread(self.query_one("#plan-verdict", Static).update, Text(str(err), style="red"))
+            return
+        except Exception as err:  # noqa: BLE001 - a planner bug must not close the app and lose every choice
+            self.app.call_from_thread(self.query_one("#plan-verdict", Static).update, Text(
+                f"sft-tui could not plan this ({type(err).__name__}: {err}); your choices are kept. Please report it.",
+                style="red"))
             return
         s.request, s.plan = request, result
         self.app.call_from_thread(self.show, result)

@@ -18,6 +18,7 @@ class WizardState:
     hardware: str = "detected"  # or a hardware profile's name
     detection: Detection | None = None
     gpu_indices: list[int] | None = None  # chosen detected GPUs; None: all
+    gpus: int | None = None  # a hardware profile's GPU count (--gpus); None: the profile's own
     model: str = ""
     model_info: object = None
     datasets: list[str] = field(default_factory=list)
@@ -38,7 +39,7 @@ class WizardState:
         from tui.hardware.profile import devices_from_profile
 
         if self.hardware != "detected":
-            return devices_from_profile(load_profiles().get("hardware", self.hardware).data)
+            return devices_from_profile(load_profiles().get("hardware", self.hardware).data, self.gpus)
         detection = self.detection
         if detection is None:
             from tui.hardware.detect import detect
