@@ -19,6 +19,7 @@ from pathlib import Path
 from tui.common.resources import data_dir
 
 DEMO_DATASET = "demo_alpaca.jsonl"
+DEMO_TEST_SPLIT = "demo_alpaca_test.jsonl"  # what "Evaluate on the test split" scores after the demo
 # Enough steps to watch a loss curve move, few enough to finish in seconds on a laptop CPU.
 DEMO_SETTINGS = {"num_train_epochs": 4, "logging_steps": 1, "learning_rate": 1.0e-3, "lora_rank": 8}
 STEPS = ("model", "dataset", "plan", "export", "start")
@@ -36,19 +37,16 @@ class TrainingEnv:
 
 
 def find_training_env() -> TrainingEnv:
-    """LLaMA-Factory beside this python (the usual install: sft-tui[train]), else on PATH."""
-    here = Path(sys.executable).parent
-    found = here / "llamafactory-cli" if (here / "llamafactory-cli").exists() else None
-    if found is None and shutil.which("llamafactory-cli"):
-        found = Path(shutil.which("llamafactory-cli"))
-    if found is None:
+    """LLaMA-Factory beside this python (the usual install: sft-tui[train]), else on PATH: the
+    same decision `sft-tui export` and the wizard take (tui.bundle.environment)."""
+    from tui.bundle.environment import find_llamafactory
+
+    install = find_llamafactory()
+    if install is None:
         raise DemoError("LLaMA-Factory is not installed. Install it into this environment with:\n"
                         f"    {sys.executable} -m pip install 'sft-tui[train]'\n"
                         "(from a source checkout: `make test` sets up an environment that has it)")
-    bin_dir = found.parent
-    python = bin_dir / "python"
-    env_spec = f"venv:{bin_dir.parent}" if (bin_dir / "activate").is_file() else None
-    return TrainingEnv(python if python.exists() else Path(sys.executable), found, env_spec)
+    return TrainingEnv(install.python, install.cli, install.env_spec)
 
 
 def default_demo_root() -> Path:
@@ -87,9 +85,11 @@ def prepare_demo(root: Path | None = None, progress=lambda step, message: None, 
     env = find_training_env()
     progress("model", "building a tiny Qwen2 model and tokenizer (once)")
     model_dir = build_model(env, root / "tiny-qwen2")
-    progress("dataset", f"copying the sample dataset ({DEMO_DATASET})")
-    dataset = root / DEMO_DATASET
-    shutil.copyfile(data_dir("samples") / DEMO_DATASET, dataset)
+    progress("dataset", f"copying the sample dataset ({DEMO_DATASET}, and {DEMO_TEST_SPLIT} as its test split)")
+    dataset = root / "demo_alpaca"  # train.jsonl and test.jsonl: a directory's file names give the splits
+    dataset.mkdir(exist_ok=True)
+    shutil.copyfile(data_dir("samples") / DEMO_DATASET, dataset / "train.jsonl")
+    shutil.copyfile(data_dir("samples") / DEMO_TEST_SPLIT, dataset / "test.jsonl")
     progress("plan", "planning for this machine")
     request, report = build_request("detected", str(model_dir), [str(dataset)], overrides=dict(DEMO_SETTINGS))
     result = plan(request)
