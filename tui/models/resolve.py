@@ -1,23 +1,22 @@
-"""Models: their architecture (from a profile or a local `config.json`), parameter counts
-computed from it, the chat template, and whether a local model directory is complete.
+"""Models: a model named by profile, local directory or hub id, resolved to its architecture
+(from a profile or a `config.json`), its parameter counts, the LLaMA-Factory chat template, and
+whether a local model directory is complete.
 
-Counts cover the dense decoder families LLaMA-Factory trains most (Llama, Qwen2, Qwen3,
-Mistral): embeddings, per layer the q/k/v/o attention projections (with q/k/v biases where the
-architecture has them), the gated MLP, the RMSNorms (and Qwen3's per-head q/k norms), the final
-norm, and an untied lm_head. Mixture-of-experts models are refused rather than miscounted.
+Resolution order: a profile (by name or a hub id it covers); a local directory; the local Hugging
+Face cache (no network); the hub (config.json only, through tui/models/hub.py). A name that is none
+of these gets "did you mean" from the profiles and LLaMA-Factory's model table.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tui.common.profiles import ProfileSet
+from tui.models import lf_table
 from tui.models.architecture import Architecture, ModelError
-
-# The LLaMA-Factory template for a local model whose architecture matches no profile.
-_TEMPLATE_BY_MODEL_TYPE = {"qwen2": "qwen", "qwen3": "qwen3", "llama": "llama3", "mistral": "mistral"}
 
 
 @dataclass
@@ -36,7 +35,7 @@ class WeightCheck:
 @dataclass
 class ModelInfo:
     name: str
-    source: str  # "profile" or "local"
+    source: str  # "profile", "local", "cache" (the Hugging Face cache) or "hub"
     model_name_or_path: str  # what LLaMA-Factory's model_name_or_path gets
     architecture: Architecture
     template: str | None
@@ -49,9 +48,18 @@ class ModelInfo:
     def params(self) -> int:
         return self.architecture.param_count()
 
+    @property
+    def active_params(self) -> int:
+        """Parameters a token passes through: all of them, but for a mixture of experts."""
+        return self.architecture.active_param_count()
+
     def to_json(self) -> dict:
         data = asdict(self)
+        data["id"] = self.model_name_or_path
         data["params"] = self.params
+        data["active_params"] = self.active_params
+        data["experts"] = self.architecture.num_experts if self.architecture.is_moe else None
+        data["experts_per_token"] = self.architecture.experts_per_token
         data["profile_path"] = str(self.profile_path) if self.profile_path else None
         return data
 
@@ -61,8 +69,10 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def resolve_model(spec: str, profiles: ProfileSet) -> ModelInfo:
-    """A model by profile name, by a hub id a profile covers (case-insensitive), or a local
-    directory. A profile name resolves to its first hub id for LLaMA-Factory to download."""
+    """A model by profile name or a hub id a profile covers (any case), a local directory, or a hub
+    id found in the Hugging Face cache or on the hub. A profile name resolves to its first hub id
+    for LLaMA-Factory to download."""
+    spec = spec.strip()
     if _looks_like_path(spec):
         return read_local_model(Path(spec).expanduser(), profiles)
     wanted = spec.lower()
@@ -79,10 +89,76 @@ def resolve_model(spec: str, profiles: ProfileSet) -> ModelInfo:
                 hub_ids=list(hub_ids),
                 profile_path=profile.source,
             )
-    raise ModelError(
-        f"unknown model {spec!r}: not a model profile, a hub id one covers, or a local directory "
-        f"(known: {', '.join(profiles.names('models'))}; `sft-tui profiles models` lists their hub ids)"
+    from tui.models.hub import NotOnHub, cached_config, hub_config, looks_like_hub_id
+
+    if not looks_like_hub_id(spec):
+        raise ModelError(f"unknown model {spec!r}: {_did_you_mean(spec, profiles)}")
+    found = cached_config(spec)
+    if found is None:
+        try:
+            found = hub_config(spec)
+        except NotOnHub as err:
+            raise ModelError(f"{err}; {_did_you_mean(spec, profiles)}") from None
+    return _from_hub_config(spec, found)
+
+
+def _did_you_mean(spec: str, profiles: ProfileSet) -> str:
+    names = {name.lower(): name for name in profiles.names("models")}
+    names |= {h.lower(): h for p in profiles.of("models") for h in p.data["hub_ids"]}
+    close = [names[k] for k in difflib.get_close_matches(spec.lower(), list(names), n=3, cutoff=0.6)]
+    close += [s for s in lf_table.suggest(spec) if s not in close]
+    what = ("a model profile, a hub id (org/name) or a local directory; "
+            "`sft-tui profiles models --search TEXT` searches the profiles and LLaMA-Factory's models")
+    return f"did you mean {', '.join(close[:5])}? ({what})" if close else f"name {what}"
+
+
+def _from_hub_config(repo_id: str, found) -> ModelInfo:
+    try:
+        architecture = Architecture.from_config(found.config)
+    except ModelError as err:
+        raise ModelError(f"{repo_id}: {err}") from None
+    template, template_note = hub_template(repo_id, architecture.model_type)
+    notes = [found.note, template_note, *architecture_notes(architecture)]
+    weights = check_weights(found.path.parent) if found.source == "cache" else None
+    if weights is not None and not weights.complete:
+        notes.append("the cached snapshot lacks weights: LLaMA-Factory downloads them when training starts")
+    return ModelInfo(
+        name=repo_id.split("/", 1)[1],
+        source=found.source,
+        model_name_or_path=repo_id,
+        architecture=architecture,
+        template=template,
+        hub_ids=[repo_id],
+        weights=weights,
+        notes=notes,
     )
+
+
+def hub_template(repo_id: str, model_type: str) -> tuple[str | None, str]:
+    """(template, note): LLaMA-Factory's for this hub id, else the usual one of its family."""
+    template = lf_table.template_for(repo_id)
+    if template:
+        return template, f"template {template} from LLaMA-Factory's model table"
+    return _family_template(model_type)
+
+
+def _family_template(model_type: str) -> tuple[str | None, str]:
+    template = lf_table.family_template(model_type)
+    if template:
+        return template, f"template {template} is the usual one for {model_type}; check it"
+    return None, f"no LLaMA-Factory template known for model_type {model_type}; choose one (template=...)"
+
+
+def architecture_notes(architecture: Architecture) -> list[str]:
+    notes = []
+    if not architecture.known_family:
+        notes.append(f"model_type {architecture.model_type} is not a family sft-tui knows; "
+                     "parameters counted as for a Llama-like decoder")
+    if architecture.is_moe:
+        notes.append(f"mixture of experts: {architecture.num_experts} experts, {architecture.experts_per_token} per "
+                     f"token; {architecture.active_param_count() / 1e9:.2f}B of "
+                     f"{architecture.param_count() / 1e9:.2f}B parameters active per token")
+    return notes
 
 
 def read_local_model(path: Path, profiles: ProfileSet) -> ModelInfo:
@@ -95,15 +171,18 @@ def read_local_model(path: Path, profiles: ProfileSet) -> ModelInfo:
         raise ModelError(f"{path}: no config.json, so this is not a Hugging Face model directory") from None
     except (OSError, ValueError) as err:
         raise ModelError(f"{config_path}: cannot be read as JSON ({err})") from None
-    architecture = Architecture.from_config(config)
+    try:
+        architecture = Architecture.from_config(config)
+    except ModelError as err:
+        raise ModelError(f"{config_path}: {err}") from None
     notes = []
     template, profile_name = _template_for(architecture, profiles)
     if profile_name:
         notes.append(f"architecture matches the {profile_name} profile; template from it")
-    elif template:
-        notes.append(f"template {template} guessed from model_type {architecture.model_type}")
     else:
-        notes.append(f"no template known for model_type {architecture.model_type}; choose one")
+        template, note = _family_template(architecture.model_type)
+        notes.append(note)
+    notes += architecture_notes(architecture)
     return ModelInfo(
         name=path.resolve().name,
         source="local",
@@ -119,7 +198,7 @@ def _template_for(architecture: Architecture, profiles: ProfileSet) -> tuple[str
     for profile in profiles.of("models"):
         if Architecture.from_config(profile.data["architecture"]).shape() == architecture.shape():
             return profile.data["template"], profile.name
-    return _TEMPLATE_BY_MODEL_TYPE.get(architecture.model_type), None
+    return None, None
 
 
 def check_weights(path: Path) -> WeightCheck:
