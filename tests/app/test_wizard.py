@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Checkbox, DataTable, Input, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
 
 from tests.support.llamafactory import BIN, SAMPLE_ALPACA_ROWS, offline_env, write_jsonl
 from tests.app.test_snapshots import wizard_state
 from tui.app.main import SftTuiApp
+from tui.app.wizard.widgets import Confirm
 
 HEAVY = {"torch", "transformers", "llamafactory"}
 
@@ -199,3 +200,57 @@ async def test_dropping_the_rows_with_errors_exports_a_cleaned_copy(tmp_path):
     copy = run_dir / "data" / "mine.jsonl"
     assert json.loads((run_dir / "dataset_info.json").read_text())["mine"]["file_name"] == str(copy)
     assert len(copy.read_text().splitlines()) == len(before.splitlines()) - 1 and data.read_bytes() == before
+
+
+# --- a plan that does not fit, dialogs --------------------------------------------------------------
+
+
+async def fill_to_review(app, pilot, model: str, dataset: str, out: Path, name: str) -> None:
+    app.go_to("model")
+    await settle(app, pilot)
+    app.query_one("#model-input", Input).value = model
+    await settle(app, pilot)
+    await type_dataset(app, pilot, dataset)
+    app.go_to("plan")
+    await settle(app, pilot)
+    app.go_to("review")
+    await settle(app, pilot)
+    app.query_one("#out-dir", Input).value = str(out)
+    app.query_one("#run-name", Input).value = name
+    await settle(app, pilot)
+
+
+async def test_exporting_a_plan_that_does_not_fit_asks_first_and_says_by_how_much(tmp_path):
+    app = gated_app(hardware="rtx3060-12g", overrides={"finetuning_type": "full"})
+    async with app.run_test(size=(100, 32)) as pilot:
+        await fill_to_review(app, pilot, "qwen2.5-7b", str(REPO / "tests" / "data" / "s2"), tmp_path, "too-big")
+        estimate = app.state.plan.to_json()["estimate"]
+        over = estimate["per_device_gib"] - estimate["usable_gib"]
+        assert "DOES NOT FIT" in text_of(app, "#review-fit") and f"{over:.1f} GiB over" in text_of(app, "#review-fit")
+        app.query_one("#export", Button).press()
+        await settle(app, pilot)
+        assert isinstance(app.screen, Confirm)
+        question = str(app.screen.query_one(Label).render())
+        assert f"needs {estimate['per_device_gib']:.1f} GiB of the {estimate['usable_gib']:.1f} GiB usable per GPU" in question
+        await pilot.press("escape")  # go back: nothing written
+        await settle(app, pilot)
+        assert app.state.run_dir is None and not (tmp_path / "runs").exists()
+        app.query_one("#export", Button).press()
+        await settle(app, pilot)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert app.state.run_dir == tmp_path / "runs" / "too-big"
+
+
+async def test_a_long_question_wraps_inside_its_dialog():
+    from tui.app.monitor import ConfirmStop
+
+    app = gated_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        for dialog in (ConfirmStop(), Confirm("word " * 40, "Yes")):
+            app.push_screen(dialog)
+            await pilot.pause()
+            label, box = dialog.query_one(Label), dialog.query_one("#confirm")
+            assert label.outer_size.width <= box.content_size.width and label.size.height >= 2
+            await pilot.press("escape")
+            await pilot.pause()

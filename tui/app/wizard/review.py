@@ -19,7 +19,7 @@ from textual.widgets import (
 )
 
 from tui.app.wizard.state import Step
-from tui.app.wizard.widgets import PathSuggester
+from tui.app.wizard.widgets import PathSuggester, overrun, unless_it_does_not_fit
 
 LEXERS = {".yaml": "yaml", ".sh": "bash", ".json": "json", ".md": "markdown", ".sbatch": "bash"}
 
@@ -38,6 +38,7 @@ class ReviewStep(Step):
         with Horizontal(classes="row"):
             yield Button("Export", variant="primary", id="export")
             yield Button("Next: run", id="review-next")
+        yield Static("", id="review-fit")
         yield Static("", id="export-result")
         yield Static("", id="plan-diff")
         yield Select([], prompt="file to preview", id="review-file")
@@ -79,6 +80,13 @@ class ReviewStep(Step):
             self.query_one("#plan-diff", Static).update(Text(str(err), style="red"))
             return
         plan = self.state.plan
+        estimate = plan.to_json()["estimate"]
+        over = overrun(estimate, self._unit())
+        self.query_one("#review-fit", Static).update(
+            Content.from_markup("[b red]DOES NOT FIT[/b red]: $over (exporting asks first)", over=over) if over else
+            Content.from_markup("[green]fits[/green]: needs $need GiB of the $usable GiB usable per $unit",
+                                need=f"{estimate['per_device_gib']:.1f}", usable=f"{estimate['usable_gib']:.1f}",
+                                unit=self._unit()))
         changed = [Content.from_markup("  $key = $value   [dim]($kind: $text)[/dim]", key=key, value=str(value),
                                        kind=plan.reasons[key].kind, text=plan.reasons[key].text)
                    for key, value in plan.settings.items() if key in plan.reasons and plan.reasons[key].kind not in ("recipe", "default")]
@@ -99,8 +107,18 @@ class ReviewStep(Step):
         self.query_one("#review-preview", Static).update(Syntax(self.files[name], lexer, line_numbers=True,
                                                                 word_wrap=True, theme="ansi_dark"))
 
+    def _unit(self) -> str:
+        request = self.state.request
+        return "GPU" if request is not None and request.devices[0].vendor != "cpu" else "device"
+
     @on(Button.Pressed, "#export")
     def export(self) -> None:
+        if self.state.plan is None:
+            self.notify("make a plan first (step 4)", severity="warning")
+            return
+        unless_it_does_not_fit(self.app, self.state.plan.to_json()["estimate"], "export", self.write, self._unit())
+
+    def write(self) -> None:
         from tui.bundle.spec import BundleError
         from tui.bundle.write import write_bundle
         from tui.datasets.formats import DatasetFileError

@@ -38,7 +38,17 @@ class RunStep(Vertical):
         if self.state.run_dir is None:
             self.notify("export the bundle first (step 5)", severity="warning")
             return
-        self.start_in_background(self.state.run_dir)
+        from tui.app.wizard.widgets import unless_it_does_not_fit
+        from tui.bundle.spec import BundleError, load_spec
+
+        run_dir = self.state.run_dir
+        try:
+            spec = load_spec(run_dir / "plan.json")
+        except BundleError as err:
+            self.notify(str(err), severity="error")
+            return
+        unit = "device" if spec["hardware"]["vendor"] == "cpu" else "GPU"
+        unless_it_does_not_fit(self.app, spec["plan"]["estimate"], "start", lambda: self.start_in_background(run_dir), unit)
 
     @work(thread=True, exclusive=True, group="start")
     def start_in_background(self, run_dir: Path) -> None:

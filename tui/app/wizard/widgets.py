@@ -1,12 +1,20 @@
-"""Widgets the steps use: a path box that completes file names, the memory bar."""
+"""Widgets the steps use: a path box that completes file names, the memory bar, a yes/no dialog
+and the question asked before a plan that does not fit is exported or started."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import (
+    Button,
+    Label,
     Static,
 )
 
@@ -64,3 +72,54 @@ def memory_bar(breakdown: dict, capacity: float, width: int) -> Text:
         text.append("█" * cells, style=BAR_COLOURS.get(key, "white"))
     text.append("·" * free, style="green")
     return text
+
+
+class Confirm(ModalScreen[bool]):
+    """A question with a yes and a no; `y` and escape answer from the keyboard. The text wraps."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes")]
+
+    def __init__(self, question: str, yes: str, no: str = "Cancel"):
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Label(Text(self.question))
+            with Horizontal():
+                yield Button(self.yes, variant="error", id="yes")
+                yield Button(self.no, variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()  # the safe answer is the one Enter gives
+
+    @on(Button.Pressed)
+    def answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+def overrun(estimate: dict, unit: str = "GPU") -> str | None:
+    """How far a plan's memory estimate (plan.json's plan.estimate) is over what the device can
+    use, as a sentence; None when it fits."""
+    if estimate["fits"]:
+        return None
+    need, usable, capacity = estimate["per_device_gib"], estimate["usable_gib"], estimate["capacity_gib"]
+    return (f"needs {need:.1f} GiB of the {usable:.1f} GiB usable per {unit} ({capacity:.1f} GiB less the "
+            f"safety margin): {need - usable:.1f} GiB over")
+
+
+def unless_it_does_not_fit(app, estimate: dict, doing: str, then, unit: str = "GPU") -> None:
+    """Call `then()` at once for a plan that fits; for one that does not, only once the user has
+    confirmed, in a dialog that says by how much it is over."""
+    over = overrun(estimate, unit)
+    if over is None:
+        then()
+        return
+    question = (f"This plan does not fit: it {over}. LLaMA-Factory will most likely stop with an out-of-memory "
+                f"error. {doing.capitalize()} anyway?")
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            then()
+
+    app.push_screen(Confirm(question, f"{doing.capitalize()} anyway", "Go back"), answered)
