@@ -254,3 +254,38 @@ async def test_a_long_question_wraps_inside_its_dialog():
             assert label.outer_size.width <= box.content_size.width and label.size.height >= 2
             await pilot.press("escape")
             await pilot.pause()
+
+
+# --- quitting -------------------------------------------------------------------------------------
+
+
+async def test_quitting_with_choices_not_exported_asks_first():
+    app = gated_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        app.state.model = "qwen2.5-0.5b"  # a choice, not exported
+        app.query_one("#devices", DataTable).focus()
+        await pilot.press("q")  # from a table: used to quit at once
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm) and "not exported" in str(app.screen.query_one(Label).render())
+        await pilot.press("escape")  # stay: every choice kept
+        await pilot.pause()
+        assert app.return_code is None and app.state.model == "qwen2.5-0.5b"
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert app.return_code == 0
+
+
+async def test_quitting_with_nothing_chosen_is_at_once_and_ctrl_c_says_how_in_plain_words():
+    app = gated_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        app.query_one("#devices", DataTable).focus()
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert "Press ctrl+q to quit" in notes(app) and "[b]" not in notes(app)
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.return_code == 0

@@ -2,7 +2,8 @@
 monitor screen alone (tui.app.monitor).
 
 Keys: ctrl+n / ctrl+b next and previous step (or click the step bar), ctrl+p the command
-palette, q quit (the run, if any, goes on). Nothing here imports torch, transformers or
+palette, ctrl+q (or q outside a text box) quit: the run, if any, goes on, and choices not yet
+exported are only lost once the user says so. Nothing here imports torch, transformers or
 llamafactory; every slow call runs in a thread worker.
 """
 
@@ -17,6 +18,7 @@ from textual.widgets import Footer, Header, TabbedContent
 
 from tui.app.wizard import compose_steps
 from tui.app.wizard.state import STEPS, WizardState
+from tui.app.wizard.widgets import Confirm
 
 
 class SftTuiApp(App):
@@ -27,14 +29,16 @@ class SftTuiApp(App):
         Binding("ctrl+n", "next_step", "Next step"),
         Binding("ctrl+b", "previous_step", "Back"),
         Binding("ctrl+t", "demo", "Try the demo"),
-        Binding("ctrl+q", "quit", "Quit"),
-        Binding("q", "quit", "Quit", show=False),
+        Binding("ctrl+q", "request_quit", "Quit", priority=True),
+        Binding("q", "request_quit", "Quit", show=False),
     ]
 
     def __init__(self, monitor: Path | None = None, state: WizardState | None = None):
         super().__init__()
         self.monitor_dir = Path(monitor) if monitor else None
         self.state = state or WizardState()
+        self.saved_choices = self.choices()  # what quitting may drop without asking: the start, or the last export
+        self.quit_question: Confirm | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -58,6 +62,40 @@ class SftTuiApp(App):
         if self.monitor_dir is not None and action in ("next_step", "previous_step", "demo"):
             return False
         return True
+
+    # --- quitting ----------------------------------------------------------------------------
+
+    def choices(self) -> tuple:
+        """What the user chose in the wizard that an export would keep."""
+        s = self.state
+        return (s.hardware, s.gpu_indices, getattr(s, "gpus", None), s.model, tuple(s.datasets), s.drop_errors,
+                s.recipe, sorted(s.overrides.items()))
+
+    def mark_exported(self) -> None:
+        self.saved_choices = self.choices()
+
+    def action_request_quit(self) -> None:
+        if self.screen is self.quit_question:  # asked already: a second quit key means it
+            self.exit()
+            return
+        if self.monitor_dir is not None or self.choices() == self.saved_choices:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            self.quit_question = None
+            if yes:
+                self.exit()
+
+        self.quit_question = Confirm("Quit sft-tui? The choices you made are not exported yet and will be lost "
+                                     "(Export in step 5 writes them to a bundle). A run in progress goes on.",
+                                     "Quit", "Stay")
+        self.push_screen(self.quit_question, answered)
+
+    def action_help_quit(self) -> None:
+        """ctrl+c (copy in a text box) hints at the quit key; Textual's own hint is markup, and
+        notifications here are plain text."""
+        self.notify("Press ctrl+q to quit", title="Do you want to quit?")
 
     # --- steps -------------------------------------------------------------------------------
 

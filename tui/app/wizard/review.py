@@ -134,6 +134,7 @@ class ReviewStep(Step):
             self.query_one("#export-result", Static).update(Text(str(err), style="red"))
             return
         self.state.run_dir = written.run_dir
+        self.app.mark_exported()
         self.query_one("#export-result", Static).update(Content.from_markup(
             "[green]Wrote $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run",
             run=str(written.run_dir), files=", ".join(written.written)))
