@@ -4,12 +4,15 @@ A run directory's files say what happened; nothing is remembered that the system
 
     run.pid     written by run_sft.sh itself (detached or --foreground), so a run started by hand
                 with `nohup bash run_sft.sh --foreground &` is found like one started by sft-tui
-    exit_code   written by run_sft.sh when llamafactory-cli returns
+    exit_code   written by run_sft.sh when llamafactory-cli returns, or when it exits before
+                (no environment, no llamafactory-cli, --resume without a checkpoint)
+    exit_reason written by run_sft.sh with exit_code on such an early exit: one line, what to do
     state.json  written by us: how we started it (command, time, process group) and whether we
                 stopped it; never needed to tell a status, only to tell "stopped" from "failed"
 
 Status is computed each time (`run_status`): running (the pid is alive and its command line is
-run_sft.sh), finished (exit code 0 and the final metrics in the log), failed (another exit code),
+run_sft.sh), finished (exit code 0 and the final metrics in the log), failed (another exit code;
+exit_reason's line when run_sft.sh gave up before training),
 stopped (we stopped it), vanished (the pid is gone and no exit code: killed, or the machine
 rebooted), new (never started).
 """
@@ -61,6 +64,7 @@ class RunStatus:
     output_dir: str | None
     started: str | None  # ISO time: state.json's, else run.pid's mtime
     detail: str = ""
+    exit_reason: str | None = None  # run_sft.sh's one line when it exited before training
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -101,6 +105,14 @@ def _read_int(path: Path) -> int | None:
         return None
 
 
+def read_exit_reason(run_dir: Path) -> str | None:
+    try:
+        lines = (run_dir / "exit_reason").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError:
+        return None
+    return lines[0].strip() if lines and lines[0].strip() else None
+
+
 def final_metrics_logged(run_dir: Path, output_dir: Path | None) -> bool:
     if output_dir and (output_dir / "train_results.json").is_file():
         return True
@@ -139,6 +151,9 @@ def run_status(run_dir: Path, output_dir: Path | None = None) -> RunStatus:
     if exit_code is None:
         return RunStatus(str(run_dir), "vanished", pid, None, out, started,
                          "the process is gone without an exit code (killed, or the machine restarted)")
+    reason = read_exit_reason(run_dir)
+    if reason:
+        return RunStatus(str(run_dir), "failed", pid, exit_code, out, started, reason, reason)
     if exit_code == 0:
         if final_metrics_logged(run_dir, output_dir):
             return RunStatus(str(run_dir), "finished", pid, 0, out, started)

@@ -48,6 +48,9 @@ class RunWatcher:
                          f"finished: {f.step}/{f.total_steps or f.step} steps"
                          + (f", train_loss {f.final_metrics['train_loss']}" if "train_loss" in f.final_metrics else "")
                          + f"; adapter and checkpoints in {status.output_dir}")
+        if status.status == "failed" and status.exit_reason:  # run_sft.sh gave up before training
+            return Event("failed", {"exit_code": status.exit_code, "cause": "setup", "reason": status.exit_reason},
+                         status.exit_reason)
         if status.status == "failed":
             return f.failure(status.exit_code if status.exit_code is not None else 1)
         if status.status == "stopped":
