@@ -29,6 +29,35 @@ PUBLISHED_PARAMS = {
     "llama-3.1-8b": 8.0e9,
     "llama-3.2-3b": 3.2e9,
     "llama-3.1-70b": 70.6e9,
+    # Model cards' "Number of Parameters" unless said otherwise.
+    "llama-3.2-1b": 1.23e9,  # meta-llama/Llama-3.2-1B: "1B (1.23B)"
+    "qwen2.5-3b": 3.09e9,  # Qwen/Qwen2.5-3B-Instruct: "Number of Parameters: 3.09B"
+    "qwen3-8b": 8.2e9,  # Qwen/Qwen3-8B: "Number of Parameters: 8.2B"
+    "qwen3-14b": 14.8e9,  # Qwen/Qwen3-14B: "Number of Parameters: 14.8B"
+    "qwen3-30b-a3b": 30.5e9,  # Qwen/Qwen3-30B-A3B: "Number of Parameters: 30.5B in total"
+    "mixtral-8x7b": 46.7e9,  # Mistral's Mixtral announcement: "46.7B total parameters"
+    "mistral-7b-v0.3": 7.25e9,  # the hub's safetensors count for mistralai/Mistral-7B-v0.3 (the card gives none)
+    "gemma-2-2b": 2.61e9,  # the hub's safetensors count for google/gemma-2-2b ("2B" in the card's name)
+    "gemma-2-9b": 9.24e9,  # the hub's safetensors count for google/gemma-2-9b
+    "gemma-3-1b": 1.0e9,  # google/gemma-3-1b-it: "1B" (text only; the hub counts 1,000M)
+    "phi-3.5-mini": 3.8e9,  # microsoft/Phi-3.5-mini-instruct: "3.8B parameters"
+    "phi-4": 14.7e9,  # the hub's safetensors count for microsoft/phi-4 (the card: "14B")
+    "deepseek-r1-distill-qwen-7b": 7.62e9,  # the hub's safetensors count (Qwen2.5-Math-7B's architecture)
+    "glm-4-9b": 9.4e9,  # the hub's safetensors count for zai-org/glm-4-9b-chat
+}
+# Where a card rounds the total to two digits the 1 % test cannot hold (1.7B is 1.72B), its
+# "Number of Parameters (Non-Embedding)" is compared with the count less the embeddings.
+PUBLISHED_NON_EMBEDDING_PARAMS = {
+    "qwen3-0.6b": 0.44e9,  # Qwen/Qwen3-0.6B: "Number of Paramaters (Non-Embedding): 0.44B"
+    "qwen3-1.7b": 1.4e9,  # Qwen/Qwen3-1.7B: "Number of Paramaters (Non-Embedding): 1.4B"
+    "qwen3-8b": 6.95e9,  # Qwen/Qwen3-8B: "6.95B"
+    "qwen3-14b": 13.2e9,  # Qwen/Qwen3-14B: "13.2B"
+    "qwen3-30b-a3b": 29.9e9,  # Qwen/Qwen3-30B-A3B: "29.9B"
+}
+# Parameters a token is routed through.
+PUBLISHED_ACTIVE_PARAMS = {
+    "qwen3-30b-a3b": (3.3e9, 0.02),  # "Number of Activated Parameters: 3.3B" (two digits: 2 %)
+    "mixtral-8x7b": (12.9e9, 0.01),  # "only uses 12.9B parameters per token"
 }
 REQUIRED_HARDWARE = {
     "rtx3060-12g", "rtx3090-24g", "rtx4080-16g", "rtx4090-24g", "t4-16g", "v100-32g", "a100-40g",
@@ -45,7 +74,7 @@ def builtin(tmp_path_factory):
 def test_every_builtin_profile_is_valid(builtin):
     assert builtin.problems == []
     assert REQUIRED_HARDWARE <= set(builtin.names("hardware"))
-    assert set(PUBLISHED_PARAMS) <= set(builtin.names("models"))
+    assert set(PUBLISHED_PARAMS) | set(PUBLISHED_NON_EMBEDDING_PARAMS) == set(builtin.names("models"))
     assert REQUIRED_RECIPES <= set(builtin.names("recipes"))
 
 
@@ -53,6 +82,30 @@ def test_every_builtin_profile_is_valid(builtin):
 def test_computed_parameter_count_within_one_percent_of_published(builtin, name):
     params = resolve_model(name, builtin).params
     assert abs(params - PUBLISHED_PARAMS[name]) / PUBLISHED_PARAMS[name] < 0.01, params
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_NON_EMBEDDING_PARAMS))
+def test_non_embedding_count_within_one_percent_of_published(builtin, name):
+    arch = resolve_model(name, builtin).architecture
+    params = arch.param_count() - arch.embedding_params - arch.lm_head_params
+    published = PUBLISHED_NON_EMBEDDING_PARAMS[name]
+    assert abs(params - published) / published < 0.01, params
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_ACTIVE_PARAMS))
+def test_active_count_of_moe_profiles(builtin, name):
+    model = resolve_model(name, builtin)
+    published, tolerance = PUBLISHED_ACTIVE_PARAMS[name]
+    assert abs(model.active_params - published) / published < tolerance, model.active_params
+
+
+def test_profile_templates_agree_with_llamafactory_model_table(builtin):
+    from tui.models.lf_table import template_for
+
+    for profile in builtin.of("models"):
+        for hub_id in profile.data["hub_ids"]:
+            listed = template_for(hub_id)
+            assert listed in (None, profile.data["template"]), (profile.name, hub_id, listed)
 
 
 def test_hardware_profile_flags_agree_with_the_capability_rules(builtin):

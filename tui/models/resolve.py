@@ -195,10 +195,17 @@ def read_local_model(path: Path, profiles: ProfileSet) -> ModelInfo:
 
 
 def _template_for(architecture: Architecture, profiles: ProfileSet) -> tuple[str | None, str | None]:
+    """The template of the profile with this architecture; where several share it (a distilled model
+    and its base), the one with the same context length."""
+    matches = []
     for profile in profiles.of("models"):
-        if Architecture.from_config(profile.data["architecture"]).shape() == architecture.shape():
-            return profile.data["template"], profile.name
-    return None, None
+        theirs = Architecture.from_config(profile.data["architecture"])
+        if theirs.shape() == architecture.shape():
+            matches.append((theirs.max_position_embeddings != architecture.max_position_embeddings, profile))
+    if not matches:
+        return None, None
+    _, profile = min(matches, key=lambda match: match[0])
+    return profile.data["template"], profile.name
 
 
 def check_weights(path: Path) -> WeightCheck:
