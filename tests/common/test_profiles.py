@@ -273,3 +273,21 @@ def test_local_directory_without_weights_or_config(tmp_path, builtin):
         resolve_model(str(empty), builtin)
     with pytest.raises(ModelError, match="no such model directory"):
         resolve_model("./does-not-exist", builtin)
+
+
+def test_profiles_models_search_finds_profiles_and_llamafactory_models():
+    done = run_cli("profiles", "models", "--search", "QWEN3-8B", "--json")
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    assert [row["name"] for row in found["profiles"]] == ["qwen3-8b"]
+    table = {row["hub_id"]: row for row in found["llamafactory"]}
+    assert table["Qwen/Qwen3-8B"]["profile"] == "qwen3-8b" and table["Qwen/Qwen3-8B"]["template"] == "qwen3"
+    assert table["deepseek-ai/DeepSeek-R1-0528-Qwen3-8B"]["profile"] is None
+    text = run_cli("profiles", "models", "--search", "mixtral")
+    assert text.returncode == 0
+    assert "mixtral-8x7b       46.70B params (12.88B active), template mistral" in text.stdout
+    assert "mistralai/Mixtral-8x7B-Instruct-v0.1" in text.stdout
+    nothing = run_cli("profiles", "models", "--search", "zzzz-no-model")
+    assert nothing.returncode == 0 and "any hub id (org/name) or local model directory" in nothing.stdout
+    wrong = run_cli("profiles", "hardware", "--search", "a100")
+    assert wrong.returncode == 1 and "profiles models --search" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -63,6 +63,7 @@ def profile_summary(profile) -> dict:
         arch = Architecture.from_config(data["architecture"])
         out |= {
             "params": arch.param_count(),
+            "active_params": arch.active_param_count(),
             "hub_ids": data["hub_ids"],
             "template": data["template"],
             "architecture": data["architecture"],
@@ -80,7 +81,9 @@ def _profile_line(summary: dict) -> str:
         count = f"x{summary['gpus']} {arch}" if summary["gpus"] else "RAM, no GPU"
         detail = f"{summary['device']}, {summary['vram_gib']:g} GiB {count} [{flags or 'fp32 only'}]"
     elif kind == "models":
-        detail = f"{summary['params'] / 1e9:.2f}B params, template {summary['template']}; {', '.join(summary['hub_ids'])}"
+        active = summary.get("active_params", summary["params"])
+        moe = f" ({active / 1e9:.2f}B active)" if active != summary["params"] else ""
+        detail = f"{summary['params'] / 1e9:.2f}B params{moe}, template {summary['template']}; {', '.join(summary['hub_ids'])}"
     else:
         lora = f"LoRA r{summary['lora_rank']}/a{summary['lora_alpha']}, " if "lora_rank" in summary else ""
         detail = (
@@ -91,13 +94,56 @@ def _profile_line(summary: dict) -> str:
     return f"  {summary['name']:<18} {detail}\n  {'':<18} {origin}: {summary['source']}"
 
 
+def profile_matches(summary: dict, text: str) -> bool:
+    """A model profile whose name, hub ids or description contain `text` (any case)."""
+    needle = text.strip().lower()
+    haystack = [summary["name"], summary.get("description", ""), *summary.get("hub_ids", [])]
+    return any(needle in field.lower() for field in haystack)
+
+
+def search_models(text: str, summaries: list[dict], limit: int = 20) -> dict:
+    """`profiles models --search`: the profiles and LLaMA-Factory's model table entries matching `text`."""
+    from tui.models.lf_table import search
+
+    profiles = [s for s in summaries if s["kind"] == "models" and profile_matches(s, text)]
+    profile_of = {h.lower(): s["name"] for s in summaries if s["kind"] == "models" for h in s["hub_ids"]}
+    table = [
+        {"name": m.name, "hub_id": m.hf or m.modelscope or m.openmind, "hub_ids": list(m.hub_ids),
+         "template": m.chat_template, "multimodal": m.multimodal,
+         "profile": next((profile_of[h.lower()] for h in m.hub_ids if h.lower() in profile_of), None)}
+        for m in search(text, limit=limit)
+    ]
+    return {"search": text, "profiles": profiles, "llamafactory": table}
+
+
+def _print_search(found: dict) -> None:
+    print(f"model profiles matching {found['search']!r} ({len(found['profiles'])}): offline, no download needed to plan")
+    for row in found["profiles"]:
+        print(_profile_line(row))
+    rows = found["llamafactory"]
+    print(f"\nLLaMA-Factory's models matching {found['search']!r} ({len(rows)}): config.json from the hub or the HF cache")
+    for row in rows:
+        flags = ", multimodal" if row["multimodal"] else ""
+        profile = f", profile {row['profile']}" if row["profile"] else ""
+        print(f"  {row['hub_id'] or '':<46} template {row['template'] or '?'}{flags}{profile}")
+    if not found["profiles"] and not rows:
+        print("  nothing: any hub id (org/name) or local model directory can still be planned with --model")
+
+
 def cmd_profiles(args) -> int:
     from tui.common.profiles import KINDS, load_profiles
 
-    kinds = [args.kind] if args.kind else list(KINDS)
+    search = getattr(args, "search", None)
+    if search is not None and args.kind not in (None, "models"):
+        print("sft-tui: --search searches model profiles: use `sft-tui profiles models --search TEXT`", file=sys.stderr)
+        return EXIT_PROBLEMS
+    kinds = ["models"] if search is not None else [args.kind] if args.kind else list(KINDS)
     profile_set = load_profiles(kinds)
     summaries = [profile_summary(p) for kind in kinds for p in profile_set.of(kind)]
-    if args.json:
+    if search is not None:
+        found = search_models(search, summaries)
+        print_json(found) if args.json else _print_search(found)
+    elif args.json:
         print_json(summaries)
     else:
         for kind in kinds:
@@ -119,4 +165,6 @@ def add_hardware_parsers(sub) -> None:
     p = sub.add_parser("profiles", help="list hardware, model and recipe profiles and where each came from")
     p.add_argument("kind", nargs="?", choices=["hardware", "models", "recipes"])
     p.add_argument("--json", action="store_true", help="print a JSON list of profiles")
+    p.add_argument("--search", metavar="TEXT",
+                   help="models: search the model profiles and LLaMA-Factory's model table (name or hub id contains TEXT)")
     p.set_defaults(func=cmd_profiles)
