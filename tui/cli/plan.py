@@ -84,7 +84,13 @@ def cmd_export(args) -> int:
 
     from tui.bundle.cleaned import with_cleaned_copies
     from tui.bundle.environment import default_env
-    from tui.bundle.spec import BundleError, LaunchOptions, load_spec, make_spec, relocated
+    from tui.bundle.spec import (
+        BundleError,
+        LaunchOptions,
+        load_spec,
+        make_spec,
+        relocated,
+    )
     from tui.bundle.write import register_into, write_bundle
     from tui.datasets.gate import dataset_refusal
 

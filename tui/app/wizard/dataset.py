@@ -20,7 +20,7 @@ from textual.widgets import (
 )
 
 from tui.app.wizard.state import Step
-from tui.app.wizard.widgets import PathSuggester
+from tui.app.wizard.widgets import PathInput
 
 
 class DatasetStep(Step):
@@ -29,8 +29,7 @@ class DatasetStep(Step):
                      "train/val/test files gives the splits.", classes="note")
         with Horizontal(classes="row"):
             yield Label("Files", classes="label")
-            yield Input(placeholder="data/train.jsonl data/val.jsonl  (Tab completes paths)", id="dataset-input",
-                        suggester=PathSuggester())
+            yield PathInput(placeholder="data/train.jsonl data/val.jsonl  (Tab completes paths)", id="dataset-input")
             yield Button("Validate", id="validate")
         yield ProgressBar(total=100, show_eta=False, id="validate-progress")
         yield Static("", id="dataset-stats")

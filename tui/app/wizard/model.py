@@ -1,4 +1,9 @@
-"""Step 2: a model profile, hub id or local directory, looked up as it is typed."""
+"""Step 2: a model profile, hub id or local directory, looked up as it is typed.
+
+Profiles and local directories answer at once. A hub id is looked up in the Hugging Face cache
+and then on the hub, in a worker, once typing pauses (or on Enter), with a visible "resolving"
+state; the input completes profile names, their hub ids and LLaMA-Factory's hub ids.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.content import Content
+from textual.suggester import Suggester
+from textual.timer import Timer
 from textual.widgets import (
     Button,
     Input,
@@ -18,14 +25,47 @@ from textual.widgets import (
 from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import PathSuggester
 
+# Seconds typing must pause before a hub id is looked up (each look-up is a request to the hub).
+HUB_LOOKUP_DELAY = 0.8
+
+
+class ModelSuggester(Suggester):
+    """Completes a path from the file system, else a profile name or hub id (profiles first, then
+    LLaMA-Factory's table), in its own spelling. A complete name or id gets no suggestion."""
+
+    def __init__(self, candidates: list[str]):
+        super().__init__(use_cache=False, case_sensitive=True)
+        self.candidates = candidates
+        self.exact = {c.lower() for c in candidates}
+        self.paths = PathSuggester()
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if value.startswith(("/", ".", "~")):
+            return await self.paths.get_suggestion(value)
+        typed = value.lower()
+        if not typed or typed in self.exact:
+            return None
+        return next((c for c in self.candidates if c.lower().startswith(typed) and len(c) > len(value)), None)
+
+
+def completion_candidates(profiles) -> list[str]:
+    from tui.models.lf_table import hub_ids
+
+    names = profiles.names("models")
+    profile_hub_ids = [h for p in profiles.of("models") for h in p.data["hub_ids"]]
+    seen: set[str] = set()
+    return [c for c in (*names, *profile_hub_ids, *hub_ids()) if not (c.lower() in seen or seen.add(c.lower()))]
+
 
 class ModelStep(Step):
+    resolving: str | None = None  # the hub id being looked up
+    _pending: Timer | None = None
+
     def compose(self) -> ComposeResult:
         yield Static("A model profile, a hub id, or a local model directory.", classes="note")
         with Horizontal(classes="row"):
             yield Label("Model", classes="label")
-            yield Input(placeholder="qwen2.5-0.5b, Qwen/Qwen2.5-7B-Instruct or /path/to/model", id="model-input",
-                        suggester=PathSuggester())
+            yield Input(placeholder="qwen2.5-0.5b, Qwen/Qwen2.5-7B-Instruct or /path/to/model", id="model-input")
         yield Select([], prompt="or pick a model profile", id="model-profile")
         yield Static("", id="model-info")
         yield Button("Next: dataset", variant="primary", id="model-next")
@@ -33,7 +73,11 @@ class ModelStep(Step):
     def on_mount(self) -> None:
         from tui.common.profiles import load_profiles
 
-        self.query_one("#model-profile", Select).set_options([(n, n) for n in load_profiles().names("models")])
+        profiles = load_profiles()
+        self._known = {n.lower() for n in completion_candidates(profiles)[: len(profiles.names("models"))]}
+        self._known |= {h.lower() for p in profiles.of("models") for h in p.data["hub_ids"]}
+        self.query_one("#model-profile", Select).set_options([(n, n) for n in profiles.names("models")])
+        self.query_one("#model-input", Input).suggester = ModelSuggester(completion_candidates(profiles))
         if self.state.model:
             self.query_one("#model-input", Input).value = self.state.model
 
@@ -43,11 +87,48 @@ class ModelStep(Step):
             self.query_one("#model-input", Input).value = event.value
             self.look_up(event.value)
 
-    @on(Input.Submitted, "#model-input")
+    def needs_hub(self, spec: str) -> bool:
+        """A hub id no profile covers and no local directory answers: the cache or the hub must."""
+        from pathlib import Path
+
+        from tui.models.hub import looks_like_hub_id
+
+        return looks_like_hub_id(spec) and spec.lower() not in self._known and not Path(spec).expanduser().is_dir()
+
     @on(Input.Changed, "#model-input")
-    def typed(self, event) -> None:
+    def typed(self, event: Input.Changed) -> None:
+        spec = event.value.strip()
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
+        if not spec:
+            return
+        if self.needs_hub(spec):  # wait for a pause in typing: each look-up may be a request
+            self.show_resolving(spec, waiting=True)
+            self._pending = self.set_timer(HUB_LOOKUP_DELAY, lambda: self.start_look_up(spec))
+        else:
+            self.start_look_up(spec)
+
+    @on(Input.Submitted, "#model-input")
+    def submitted(self, event: Input.Submitted) -> None:
+        if self._pending is not None:
+            self._pending.stop()
+            self._pending = None
         if event.value.strip():
-            self.look_up(event.value.strip())
+            self.start_look_up(event.value.strip())
+
+    def start_look_up(self, spec: str) -> None:
+        if spec != self.query_one("#model-input", Input).value.strip():
+            return  # typed on since
+        if self.needs_hub(spec):
+            self.show_resolving(spec, waiting=False)
+        self.look_up(spec)
+
+    def show_resolving(self, spec: str, waiting: bool) -> None:
+        self.resolving = spec
+        what = "will look up" if waiting else "resolving"
+        self.query_one("#model-info", Static).update(Content.from_markup(
+            f"[yellow]{what}[/yellow] $spec… (the Hugging Face cache, then the hub: config.json only)", spec=spec))
 
     @work(thread=True, exclusive=True, group="model")
     def look_up(self, spec: str) -> None:
@@ -65,6 +146,7 @@ class ModelStep(Step):
     def show(self, spec: str, info, problem: str | None) -> None:
         if spec != self.query_one("#model-input", Input).value.strip():
             return  # an answer for something typed before: a newer lookup is coming
+        self.resolving = None
         box = self.query_one("#model-info", Static)
         if info is None:
             box.update(Text(problem or "", style="red"))
@@ -73,9 +155,13 @@ class ModelStep(Step):
             self.state.plan = None
         self.state.model, self.state.model_info = spec, info
         arch = info.architecture
+        params = f"parameters  {info.params / 1e9:.2f}B" if info.params >= 1e8 else f"parameters  {info.params:,}"
+        if arch.is_moe:
+            params += (f" ({info.active_params / 1e9:.2f}B active: {arch.experts_per_token} of "
+                       f"{arch.num_experts} experts per token)")
         lines = [Content.from_markup("[b]$name[/b] ($source)  $path", name=info.name, source=info.source,
                                      path=info.model_name_or_path),
-                 f"parameters  {info.params / 1e9:.2f}B" if info.params >= 1e8 else f"parameters  {info.params:,}",
+                 params,
                  f"arch        {arch.model_type}: {arch.num_hidden_layers} layers, hidden {arch.hidden_size}, "
                  f"heads {arch.num_attention_heads}/{arch.num_key_value_heads}, vocab {arch.vocab_size}",
                  f"template    {info.template or '(none known: set template= on the plan step)'}"]
@@ -87,6 +173,9 @@ class ModelStep(Step):
 
     @on(Button.Pressed, "#model-next")
     def next_step(self) -> None:
+        if self.resolving:
+            self.notify(f"still resolving {self.resolving}", severity="warning")
+            return
         if self.state.model_info is None:
             self.notify("choose a model first", severity="warning")
             return

@@ -19,7 +19,7 @@ from textual.widgets import (
 )
 
 from tui.app.wizard.state import Step
-from tui.app.wizard.widgets import PathSuggester, overrun, unless_it_does_not_fit
+from tui.app.wizard.widgets import PathInput, overrun, unless_it_does_not_fit
 
 LEXERS = {".yaml": "yaml", ".sh": "bash", ".json": "json", ".md": "markdown", ".sbatch": "bash"}
 
@@ -31,7 +31,7 @@ class ReviewStep(Step):
             yield Input(placeholder="default: <model>-<method>-<date>", id="run-name")
         with Horizontal(classes="row"):
             yield Label("Output", classes="label")
-            yield Input(value=".", id="out-dir", suggester=PathSuggester())
+            yield PathInput(value=".", id="out-dir")
         with Horizontal(classes="row"):
             yield Label("Train env", classes="label")
             yield Input(placeholder="conda:NAME or venv:PATH (empty: llamafactory-cli on PATH)", id="train-env")
@@ -119,11 +119,10 @@ class ReviewStep(Step):
         unless_it_does_not_fit(self.app, self.state.plan.to_json()["estimate"], "export", self.write, self._unit())
 
     def write(self) -> None:
+        from tui.bundle.cleaned import with_cleaned_copies
         from tui.bundle.spec import BundleError
         from tui.bundle.write import write_bundle
         from tui.datasets.formats import DatasetFileError
-
-        from tui.bundle.cleaned import with_cleaned_copies
 
         try:
             spec, cleaned = self.spec(), []

@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import (
     Button,
+    Input,
     Label,
     Static,
 )
@@ -23,13 +24,15 @@ BAR_COLOURS = {"weights": "blue", "trainable": "magenta", "gradients": "magenta"
 
 
 class PathSuggester(Suggester):
-    """Completes the last path typed in an input from the file system."""
+    """Completes the last path typed in an input from the file system. The suggestion is the
+    text typed plus the rest of the first matching name, never a rewritten path: Textual draws
+    the part past what was typed as ghost text, so `./da` must become `./data/`, not `data/`."""
 
     def __init__(self):
         super().__init__(use_cache=False, case_sensitive=True)
 
     async def get_suggestion(self, value: str) -> str | None:
-        head, _, last = value.rpartition(" ")
+        last = value.rpartition(" ")[2]
         if not last:
             return None
         path = Path(last).expanduser()
@@ -38,12 +41,25 @@ class PathSuggester(Suggester):
             names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name.startswith(stem))
         except OSError:
             return None
-        if not names:
-            return None
-        completed = str(folder / names[0]) if str(folder) != "." or last.startswith("./") else names[0]
-        if last.startswith("~"):
-            completed = "~" + completed[len(str(Path.home())):]
-        return (head + " " if head else "") + completed
+        rest = names[0][len(stem):] if names else ""
+        return value + rest if rest else None
+
+
+class PathInput(Input):
+    """An input for paths that completes them as a shell does: Tab takes the suggestion (the
+    ghost text); with nothing to complete, Tab moves on to the next control as usual."""
+
+    BINDINGS = [Binding("tab", "complete", "Complete the path", show=False)]
+
+    def __init__(self, **kwargs):
+        super().__init__(suggester=PathSuggester(), **kwargs)
+
+    def action_complete(self) -> None:
+        # Textual keeps the current suggestion in `_suggestion`; cursor_right accepts it at the end.
+        if self.cursor_at_end and len(self._suggestion) > len(self.value):
+            self.action_cursor_right()
+        else:
+            self.screen.focus_next()
 
 
 class MemoryBar(Static):
