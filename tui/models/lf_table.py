@@ -133,6 +133,11 @@ def lookup(hub_id: str) -> LFModel | None:
     return None
 
 
+def hub_ids() -> list[str]:
+    """Every Hugging Face hub id of the table, in the table's order (for completing what is typed)."""
+    return [model.hf for model in _table().models if model.hf]
+
+
 def template_for(hub_id: str) -> str | None:
     """The LLaMA-Factory template for a hub id or name (LFModel.chat_template), None if unknown."""
     model = lookup(hub_id)

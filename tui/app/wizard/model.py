@@ -23,7 +23,7 @@ from textual.widgets import (
 )
 
 from tui.app.wizard.state import Step
-from tui.app.wizard.widgets import PathSuggester
+from tui.app.wizard.widgets import PathInput, PathSuggester
 
 # Seconds typing must pause before a hub id is looked up (each look-up is a request to the hub).
 HUB_LOOKUP_DELAY = 0.8
@@ -65,7 +65,7 @@ class ModelStep(Step):
         yield Static("A model profile, a hub id, or a local model directory.", classes="note")
         with Horizontal(classes="row"):
             yield Label("Model", classes="label")
-            yield Input(placeholder="qwen2.5-0.5b, Qwen/Qwen2.5-7B-Instruct or /path/to/model", id="model-input")
+            yield PathInput(placeholder="qwen2.5-0.5b, Qwen/Qwen2.5-7B-Instruct or /path/to/model", id="model-input")
         yield Select([], prompt="or pick a model profile", id="model-profile")
         yield Static("", id="model-info")
         yield Button("Next: dataset", variant="primary", id="model-next")
@@ -74,7 +74,8 @@ class ModelStep(Step):
         from tui.common.profiles import load_profiles
 
         profiles = load_profiles()
-        self._known = {n.lower() for n in completion_candidates(profiles)[: len(profiles.names("models"))]}
+        # Names a profile answers at once, without the cache or the hub.
+        self._known = {n.lower() for n in profiles.names("models")}
         self._known |= {h.lower() for p in profiles.of("models") for h in p.data["hub_ids"]}
         self.query_one("#model-profile", Select).set_options([(n, n) for n in profiles.names("models")])
         self.query_one("#model-input", Input).suggester = ModelSuggester(completion_candidates(profiles))
