@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.support.llamafactory import (
@@ -42,3 +44,17 @@ def user_config_home(tmp_path, monkeypatch):
     home.mkdir()
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
     return home / "sft-tui"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache_home(tmp_path_factory):
+    """XDG_CACHE_HOME in a tmp dir for the whole session (and the processes tests start): sft-tui's
+    caches (hub look-ups, the training environment's packages) never read or write ~/.cache."""
+    path = tmp_path_factory.mktemp("cache-home")
+    before = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = before

@@ -3,31 +3,7 @@ decision, used by `sft-tui export`, the wizard's review step and the demo."""
 
 from __future__ import annotations
 
-import shutil
-import sys
-from dataclasses import dataclass
-from pathlib import Path
-
-
-@dataclass(frozen=True)
-class LlamaFactoryInstall:
-    cli: Path  # llamafactory-cli
-    python: Path  # the python beside it (sft-tui's own when there is none)
-    env_spec: str | None  # run_sft.sh's --env: venv:PATH when the cli lives in a virtualenv
-
-
-def find_llamafactory() -> LlamaFactoryInstall | None:
-    """LLaMA-Factory beside this python (the usual install: sft-tui[train]), else on PATH."""
-    beside = Path(sys.executable).parent / "llamafactory-cli"
-    found = beside if beside.exists() else None
-    if found is None and shutil.which("llamafactory-cli"):
-        found = Path(shutil.which("llamafactory-cli"))
-    if found is None:
-        return None
-    bin_dir = found.parent
-    python = bin_dir / "python"
-    env_spec = f"venv:{bin_dir.parent}" if (bin_dir / "activate").is_file() else None
-    return LlamaFactoryInstall(found, python if python.exists() else Path(sys.executable), env_spec)
+from tui.hardware.environment import find_llamafactory
 
 
 def default_env(hardware: str) -> tuple[str | None, str]:

@@ -37,3 +37,10 @@ def user_config_dir() -> Path:
 
 def user_profiles_dir() -> Path:
     return user_config_dir() / "profiles"
+
+
+def user_cache_dir() -> Path:
+    """The user's sft-tui cache folder (platformdirs; XDG_CACHE_HOME is honoured on Linux)."""
+    from platformdirs import user_cache_dir as _user_cache_dir
+
+    return Path(_user_cache_dir("sft-tui"))

@@ -48,7 +48,10 @@ def _memory_options(d: Decisions, base: TrainingShape, bnb: bool) -> list[Traini
     sharded with ZeRO-2, then ZeRO-3; 8-bit; 4-bit (bitsandbytes hardware only); ZeRO-3 with
     CPU offload."""
     n_total = base.n_gpus
-    quants = [d.overrides["quantization_bit"]] if "quantization_bit" in d.overrides else ([None, 8, 4] if bnb else [None])
+    # LLaMA-Factory refuses quantization with full or freeze tuning ("Quantization is only
+    # compatible with the LoRA or OFT method", hparams/parser.py): those never get it from the planner.
+    quantizable = bnb and base.finetuning_type == "lora"
+    quants = [d.overrides["quantization_bit"]] if "quantization_bit" in d.overrides else ([None, 8, 4] if quantizable else [None])
     zeros = [0, 2, 3] if n_total > 1 else [0]
     options = [replace(base, quantization_bit=q, zero_stage=z) for q in quants for z in zeros]
     if n_total > 1:

@@ -36,10 +36,36 @@ NF4_CONSTANTS_BYTES = 4 / 64
 NF4_DOUBLE_QUANT_CONSTANTS_BYTES = 1 / 64 + 4 / (64 * 256)
 # LLM.int8: one byte a weight plus an fp32 scale per output row (negligible, folded in).
 INT8_BYTES = 1.0
-# Trainable parameters in fp32: weight 4 + gradient 4 + AdamW exp_avg 4 + exp_avg_sq 4.
-TRAINABLE_FP32_BYTES = (4, 4, 8)  # (weight, gradient, optimizer)
-# pure_bf16 keeps trainable parameters, gradients and AdamW states in bf16.
-TRAINABLE_PURE_BF16_BYTES = (2, 2, 4)
+# Trainable parameters: LLaMA-Factory upcasts them to fp32 (weight 4 + gradient 4) unless
+# pure_bf16, which keeps them, their gradients and 32-bit optimizer states in bf16.
+TRAINABLE_FP32_BYTES = (4, 4)  # (weight, gradient)
+TRAINABLE_PURE_BF16_BYTES = (2, 2)
+# Optimizer state bytes per trainable parameter (transformers' `optim` names, as LLaMA-Factory
+# passes them): AdamW keeps exp_avg and exp_avg_sq (2 x 4 bytes); bitsandbytes' 8-bit AdamW
+# keeps both in one byte each (2, block constants negligible); paged variants hold the same
+# states in unified memory that bitsandbytes may evict to CPU RAM under pressure (counted as
+# held: the peak is when they are all used); Lion keeps one moment; SGD without momentum none.
+OPTIMIZER_STATE_BYTES = {
+    "adamw_torch": 8, "adamw_torch_fused": 8, "adamw_hf": 8, "adamw_apex_fused": 8, "adamw_anyprecision": 8,
+    "paged_adamw_32bit": 8, "adamw_8bit": 2, "adamw_bnb_8bit": 2, "paged_adamw_8bit": 2,
+    "lion_32bit": 4, "paged_lion_32bit": 4, "lion_8bit": 1, "paged_lion_8bit": 1,
+    "adagrad": 4, "rmsprop": 4, "sgd": 0,
+}
+EIGHT_BIT_OPTIMIZERS = ("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "lion_8bit", "paged_lion_8bit")
+DEFAULT_OPTIMIZER = "adamw_torch"  # transformers' default, and LLaMA-Factory's
+# Liger's fused linear cross-entropy computes the logits a chunk of tokens at a time and never
+# keeps them: liger_kernel/ops/fused_linear_cross_entropy.py makes chunks of
+# next_power_of_2(ceil(BT / ceil(V / H))) rows, so a chunk's logits are at most about 2 x BT x H
+# elements in the compute dtype (2 bytes), and it keeps grad_input (BT x H, 2 bytes): 6 bytes
+# a token and hidden unit at most, in place of 12 bytes a token and vocabulary entry.
+LIGER_LOGITS_BYTES_PER_HIDDEN = 6
+# Unsloth's cross-entropy kernel keeps the bf16 logits and writes their gradient in place
+# (no fp32 log-softmax copy): 2 + 2 bytes an element.
+UNSLOTH_LOGITS_BYTES_PER_ELEMENT = 4
+# LLaMA-Factory's defaults (hparams/finetuning_args.py): freeze_trainable_layers=2 (the last
+# two), galore_rank=16, apollo_rank=16.
+DEFAULT_FREEZE_LAYERS = 2
+DEFAULT_LOW_RANK = 16
 # Logits: compute-dtype logits kept by the model output (2 in bf16), the fp32 log-softmax
 # saved for backward (4), its fp32 gradient (4) and the cast-back gradient (2): 12 bytes an
 # element at the start of backward. (In fp32 the cast is free but the logits cost 4: same.)
@@ -72,6 +98,13 @@ class TrainingShape:
     zero_stage: int = 0  # 0 (DDP or one GPU), 2, 3
     offload: bool = False  # ZeRO offload of optimizer states (and parameters with stage 3)
     vendor: str = "nvidia"
+    optim: str = DEFAULT_OPTIMIZER
+    liger: bool = False  # enable_liger_kernel
+    unsloth: bool = False  # use_unsloth
+    unsloth_gc: bool = False  # use_unsloth_gc: checkpointed layer inputs kept in CPU RAM
+    freeze_layers: int = DEFAULT_FREEZE_LAYERS  # freeze_trainable_layers (< 0: the first ones)
+    low_rank_optimizer: str | None = None  # "galore" | "apollo" | "badam" (use_galore, ...)
+    low_rank: int = DEFAULT_LOW_RANK  # galore_rank / apollo_rank
 
 
 @dataclass
@@ -106,12 +139,27 @@ def lora_params(arch: Architecture, rank: int, lora_target: str) -> int:
     return sum(layer.count * rank * (layer.in_features + layer.out_features) for layer in targeted_layers(arch, lora_target))
 
 
+def layer_params(arch: Architecture) -> float:
+    """One decoder layer's parameters (the model less embeddings, lm_head and final norm, per layer)."""
+    body = arch.param_count() - arch.embedding_params - arch.lm_head_params - arch.hidden_size
+    return body / arch.num_hidden_layers
+
+
+def freeze_trainable(shape: TrainingShape) -> int:
+    """finetuning_type freeze: LLaMA-Factory trains `freeze_trainable_layers` whole layers, the
+    last ones (or the first ones when negative); the rest stays frozen in the compute dtype."""
+    layers = min(abs(shape.freeze_layers), shape.arch.num_hidden_layers)
+    return round(layers * layer_params(shape.arch))
+
+
 def weights_bytes(shape: TrainingShape) -> float:
     arch = shape.arch
     linear = sum(layer.params for layer in arch.linear_layers())
-    if shape.finetuning_type == "full":
+    if shape.finetuning_type == "full" and shape.low_rank_optimizer != "badam":
         return 0.0  # counted as trainable
-    if shape.quantization_bit is None:
+    if shape.finetuning_type == "freeze":
+        return (arch.param_count() - freeze_trainable(shape)) * shape.compute_bytes
+    if shape.quantization_bit is None:  # LoRA's base, or BAdam's whole model (pure bf16)
         return arch.param_count() * shape.compute_bytes
     # Embeddings, lm_head and norms stay in the compute dtype under bitsandbytes.
     kept = (arch.param_count() - linear) * shape.compute_bytes
@@ -124,7 +172,37 @@ def weights_bytes(shape: TrainingShape) -> float:
 def trainable_params(shape: TrainingShape) -> int:
     if shape.finetuning_type == "full":
         return shape.arch.param_count()
+    if shape.finetuning_type == "freeze":
+        return freeze_trainable(shape)
     return lora_params(shape.arch, shape.lora_rank, shape.lora_target)
+
+
+def trainable_bytes(shape: TrainingShape, n_trainable: int) -> tuple[float, float, float]:
+    """(weights, gradients, optimizer states) of the trainable parameters, in bytes."""
+    w_bytes, g_bytes = TRAINABLE_PURE_BF16_BYTES if shape.pure_bf16 else TRAINABLE_FP32_BYTES
+    state = OPTIMIZER_STATE_BYTES.get(shape.optim, OPTIMIZER_STATE_BYTES[DEFAULT_OPTIMIZER])
+    if shape.pure_bf16 and shape.optim not in EIGHT_BIT_OPTIMIZERS:
+        state /= 2  # 32-bit states follow the parameters' bf16
+    if shape.optim == "adafactor":  # factored second moment: a row and a column per matrix
+        matrices = shape.arch.linear_layers()
+        factored = sum(layer.count * (layer.in_features + layer.out_features) for layer in matrices)
+        matrix_params = sum(layer.count * layer.in_features * layer.out_features for layer in matrices)
+        return n_trainable * w_bytes, n_trainable * g_bytes, 4 * (factored + max(0, n_trainable - matrix_params))
+    if shape.low_rank_optimizer == "badam":
+        # BAdam trains one layer at a time: gradients and states exist for that block only.
+        block = layer_params(shape.arch)
+        return n_trainable * w_bytes if shape.finetuning_type != "full" else 0.0, block * g_bytes, block * state
+    if shape.low_rank_optimizer in ("galore", "apollo"):
+        # GaLore / APOLLO keep the two moments of each linear weight projected to `rank` rows of
+        # its larger side, plus the projection (rank x smaller side, fp32); the other
+        # parameters (embeddings, norms) keep full states.
+        matrices = shape.arch.linear_layers()
+        projected = sum(layer.count * (shape.low_rank * max(layer.in_features, layer.out_features) * state
+                                       + shape.low_rank * min(layer.in_features, layer.out_features) * 4)
+                        for layer in matrices)
+        rest = max(0, n_trainable - sum(layer.count * layer.in_features * layer.out_features for layer in matrices))
+        return n_trainable * w_bytes, n_trainable * g_bytes, projected + rest * state
+    return n_trainable * w_bytes, n_trainable * g_bytes, n_trainable * state
 
 
 def activation_elements_per_token(shape: TrainingShape) -> tuple[float, float]:
@@ -138,7 +216,7 @@ def activation_elements_per_token(shape: TrainingShape) -> tuple[float, float]:
         + q_out + 2 * kv_out  # q, k, v projections
         + q_out  # attention output (flash/sdpa also keep a small fp32 logsumexp)
         + 2 * h  # residual and MLP RMSNorm output
-        + 4 * inter  # gate, up, activation, gate*up
+        + (3 if shape.liger else 4) * inter  # gate, up, activation, gate*up (Liger's SwiGLU recomputes the activation)
     )
     if shape.finetuning_type == "lora" and shape.lora_dropout > 0:
         # PEFT applies dropout to each adapted layer's input: one copy per targeted module.
@@ -159,8 +237,9 @@ def estimate(shape: TrainingShape) -> Estimate:
         notes.append(f"ZeRO-3 shards the weights over {n} GPUs")
 
     n_trainable = trainable_params(shape)
-    w_bytes, g_bytes, o_bytes = TRAINABLE_PURE_BF16_BYTES if shape.pure_bf16 else TRAINABLE_FP32_BYTES
-    trainable, gradients, optimizer = n_trainable * w_bytes, n_trainable * g_bytes, n_trainable * o_bytes
+    trainable, gradients, optimizer = trainable_bytes(shape, n_trainable)
+    if shape.optim not in OPTIMIZER_STATE_BYTES and shape.optim != "adafactor":
+        notes.append(f"optimizer {shape.optim}: its states are counted as AdamW's (8 bytes a parameter)")
     offloaded = 0.0
     if shape.zero_stage >= 2:
         gradients /= n
@@ -176,16 +255,32 @@ def estimate(shape: TrainingShape) -> Estimate:
         notes.append("ZeRO offload keeps optimizer states (and ZeRO-3 parameters) in CPU RAM")
 
     layer, layer_input = activation_elements_per_token(shape)
+    # Backward runs through the layers after the first trainable one only: freezing all but the
+    # last N layers keeps no activations for the others.
+    grad_layers = arch.num_hidden_layers
+    if shape.finetuning_type == "freeze" and shape.freeze_layers > 0:
+        grad_layers = min(shape.freeze_layers, arch.num_hidden_layers)
     attention_scores = 0.0
     if shape.attention == "eager":
         # softmax(QK^T) for every head: saved probabilities plus the transient scores.
         attention_scores = 2 * shape.micro_batch * arch.num_attention_heads * shape.seq_len**2 * shape.compute_bytes
+    host_activations = 0.0
     if shape.gradient_checkpointing:
-        activations = tokens * (arch.num_hidden_layers * layer_input + RECOMPUTED_LAYER_FACTOR * layer) * shape.compute_bytes
+        inputs = tokens * grad_layers * layer_input * shape.compute_bytes
+        if shape.unsloth_gc:  # Unsloth's checkpointing keeps the layer inputs in CPU RAM
+            host_activations, inputs = inputs, 0.0
+            notes.append("use_unsloth_gc keeps the checkpointed layer inputs in CPU RAM")
+        activations = inputs + tokens * RECOMPUTED_LAYER_FACTOR * layer * shape.compute_bytes
         activations += RECOMPUTED_LAYER_FACTOR * attention_scores
     else:
-        activations = arch.num_hidden_layers * (tokens * layer * shape.compute_bytes + attention_scores)
-    logits = tokens * arch.vocab_size * LOGITS_BYTES_PER_ELEMENT
+        activations = grad_layers * (tokens * layer * shape.compute_bytes + attention_scores)
+    if shape.liger:
+        logits = tokens * arch.hidden_size * LIGER_LOGITS_BYTES_PER_HIDDEN
+        notes.append("Liger's fused linear cross-entropy never materialises the logits")
+    elif shape.unsloth:
+        logits = tokens * arch.vocab_size * UNSLOTH_LOGITS_BYTES_PER_ELEMENT
+    else:
+        logits = tokens * arch.vocab_size * LOGITS_BYTES_PER_ELEMENT
 
     overhead = CONTEXT_GIB.get(shape.vendor, 0.5) * GIB + FRAGMENTATION * (activations + logits)
     breakdown = {
@@ -199,7 +294,7 @@ def estimate(shape: TrainingShape) -> Estimate:
     }
     return Estimate(
         breakdown={k: v / GIB for k, v in breakdown.items()},
-        cpu_offload_gib=offloaded / GIB,
+        cpu_offload_gib=(offloaded + host_activations) / GIB,
         trainable_params=n_trainable,
         notes=notes,
     )

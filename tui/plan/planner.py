@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tui.hardware.peaks import peak_tflops
 from tui.plan.fitting import (
     capacity_gib,
     decide_gradient_checkpointing,
@@ -13,6 +14,7 @@ from tui.plan.fitting import (
     fits,
     what_would_fit,
 )
+from tui.plan.levers import decide_levers, packs, shape_levers
 from tui.plan.memory import TrainingShape, estimate
 from tui.plan.rules import (
     MIN_USEFUL_STEPS,
@@ -29,6 +31,7 @@ from tui.plan.rules import (
     sequence_for_estimate,
     show,
 )
+from tui.plan.timing import time_for_plan
 from tui.plan.values import MEMORY_SETTINGS, SAFETY_MARGIN, Plan, PlanRequest, Reason
 
 
@@ -89,9 +92,10 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
 
     n_gpus = 1 if request.devices[0].vendor == "cpu" else len(request.devices)
     n_total = n_gpus * request.nodes
-    seq_len, seq_source = sequence_for_estimate(cutoff, request.data)
-    capacity = capacity_gib(request.devices)
     s = d.settings
+    levers = {**s, **d.overrides}  # your lever settings pass through; the shape must know them
+    seq_len, seq_source = sequence_for_estimate(cutoff, request.data, packs(levers))
+    capacity = capacity_gib(request.devices)
     base = TrainingShape(
         arch=model.architecture,
         finetuning_type=s.get("finetuning_type", "lora"),
@@ -104,8 +108,10 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
         attention="eager" if s.get("flash_attn") == "disabled" else "sdpa",
         n_gpus=n_total,
         vendor=request.devices[0].vendor,
+        **shape_levers(levers),
     )
     effective = recipe["effective_batch_size"]
+    base = decide_levers(d, request, base, capacity, max(1, -(-effective // n_total)))
     shape = decide_memory(d, request, base, capacity, effective)
     if shape.seq_len != seq_len:
         seq_len, seq_source = shape.seq_len, f"cutoff_len {shape.seq_len}, shortened to fit memory"
@@ -114,7 +120,10 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
     accum = decide_accumulation(d, effective, batch, n_total)
     steps = s.get("max_steps")
     if steps is None and request.data:
-        steps = optimizer_steps(request.data.train_rows, s.get("num_train_epochs", 1), batch * accum * n_total)
+        rows = request.data.train_rows
+        if packs(levers) and request.data.tokens_total():  # packed rows: the tokens in cutoff_len pieces
+            rows = max(1, -(-request.data.tokens_total() * rows // request.data.row_count() // s["cutoff_len"]))
+        steps = optimizer_steps(rows, s.get("num_train_epochs", 1), batch * accum * n_total)
     decide_cadence(d, recipe_name, recipe, steps, request.data, batch)
     d.reasons["recipe"] = recipe_reason
     est = estimate(shape)
@@ -124,8 +133,12 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
         nodes=request.nodes, zero_stage=shape.zero_stage, offload=shape.offload,
     )
     result.warnings = plan_warnings(result, request)
+    compromised = not result.fits or batch < -(-effective // n_total) or s.get("quantization_bit")
+    if compromised:  # a missing lever matters only where the plan had to give something up
+        result.warnings += d.hints
     if not result.fits:
         result.suggestions = what_would_fit(request, shape, capacity)
+    result.time_estimate = time_for_plan(result, request, shape, peak_tflops(request.devices[0]))
     return result
 
 

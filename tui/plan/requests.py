@@ -70,6 +70,17 @@ def check_recipes(recipes: dict, profiles: ProfileSet) -> None:
         raise RequestError("\n".join(problems))
 
 
+def training_packages(hardware: str) -> dict[str, bool] | None:
+    """What the training environment can import, when planning for this machine (where it is
+    found); None for another machine, whose environment sft-tui cannot see."""
+    if hardware != "detected":
+        return None
+    from tui.hardware.environment import find_llamafactory, installed_packages
+
+    install = find_llamafactory()
+    return installed_packages(install.python) if install else None
+
+
 def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
     """(devices, problems): a profile's devices, or this machine's (all GPUs, else the CPU)."""
     if hardware == "detected":
@@ -121,5 +132,6 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
             raise RequestError("; ".join(report.file_errors))
         data = DataFacts.from_report(report)
     request = PlanRequest(devices=devices, model=model_info, recipes=recipes, recipe=recipe, data=data,
+                          packages=training_packages(hardware),
                           overrides=overrides, nodes=nodes)
     return request, report

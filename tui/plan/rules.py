@@ -30,6 +30,7 @@ class Decisions:
         self.overrides = overrides | {key: value for key, (value, _) in self.fixes.items()}
         self.settings: dict[str, Any] = {}
         self.reasons: dict[str, Reason] = {}
+        self.hints: list[str] = []  # what to install for a lever that would help (levers.py)
 
     def decide(self, key: str, value, kind: str, text: str, rule: str):
         if key in self.fixes:
@@ -118,9 +119,11 @@ def decide_cutoff(d: Decisions, request: PlanRequest) -> int:
     return d.decide("cutoff_len", value, kind, text, rule)
 
 
-def sequence_for_estimate(cutoff: int, data: DataFacts | None) -> tuple[int, str]:
+def sequence_for_estimate(cutoff: int, data: DataFacts | None, packing: bool = False) -> tuple[int, str]:
     """Batches are padded to their longest row, so the peak comes with the longest row,
-    truncated at cutoff_len."""
+    truncated at cutoff_len; with packing every row is cutoff_len long."""
+    if packing:
+        return cutoff, f"cutoff_len {cutoff}: packing fills every row to cutoff_len"
     if data and data.row_tokens_max:
         unit = "tokens" if data.exact_tokens else "approximate tokens"
         if data.row_tokens_max < cutoff:

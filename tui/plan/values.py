@@ -9,6 +9,7 @@ from typing import Any
 from tui.hardware.device import Device
 from tui.models.resolve import ModelInfo
 from tui.plan.memory import Estimate
+from tui.plan.timing import TimeEstimate
 
 # Loss points wanted on the curve: logging_steps is capped at steps / this.
 LOSS_POINTS = 20
@@ -43,6 +44,7 @@ class DataFacts:
     row_tokens_max: int | None = None
     recommended_cutoff: int | None = None
     exact_tokens: bool = False
+    row_tokens: dict[int, int] | None = None  # tokens per row -> rows (the length histogram)
 
     @classmethod
     def from_report(cls, report) -> "DataFacts":
@@ -52,7 +54,18 @@ class DataFacts:
         val = sum(f.valid_rows for f in report.files if f.split == "val")
         stats = report.lengths
         cutoff = stats.recommended_cutoff()["cutoff_len"] if stats.row.n else None
-        return cls(train, val, max(stats.row.counts) if stats.row.n else None, cutoff, stats.exact)
+        return cls(train, val, max(stats.row.counts) if stats.row.n else None, cutoff, stats.exact,
+                   dict(stats.row.counts) if stats.row.n else None)
+
+    def row_count(self) -> int:
+        """Rows the length histogram counts (every file, splits included)."""
+        return sum(self.row_tokens.values()) if self.row_tokens else 0
+
+    def tokens_total(self) -> int | None:
+        return sum(length * rows for length, rows in self.row_tokens.items()) if self.row_tokens else None
+
+    def rows_longer_than(self, cutoff: int) -> int | None:
+        return sum(rows for length, rows in self.row_tokens.items() if length > cutoff) if self.row_tokens else None
 
 
 @dataclass
@@ -72,6 +85,7 @@ class Plan:
     offload: bool = False
     warnings: list[str] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
+    time_estimate: TimeEstimate | None = None  # tui.plan.timing: how long the training steps take
 
     def to_json(self) -> dict:
         return {
@@ -98,6 +112,7 @@ class Plan:
             "offload": self.offload,
             "warnings": self.warnings,
             "suggestions": self.suggestions,
+            "time_estimate": self.time_estimate.to_json() if self.time_estimate else None,
         }
 
 
@@ -111,3 +126,5 @@ class PlanRequest:
     overrides: dict[str, Any] = field(default_factory=dict)
     nodes: int = 1
     fixes: dict[str, tuple[Any, str]] = field(default_factory=dict)  # key -> (value, why): oom_fix's
+    price_per_gpu_hour: float | None = None  # turns the time estimate into a cost (--price-per-gpu-hour)
+    packages: dict[str, bool] | None = None  # importable in the training environment; None: unknown
