@@ -65,6 +65,8 @@ def hub(hub_env, monkeypatch):
         fake.add("acme/support-bot-7b", {"config.json": QWEN25_7B})
         fake.add("acme/support-bot-7b-GGUF", {"README.md": b"# GGUF files only\n"})
         fake.add("sentence-transformers/all-MiniLM-L6-v2", {"config.json": MINILM})
+        fake.add("acme/support-bot-lora", {"adapter_config.json": {"base_model_name_or_path": "Qwen/Qwen2.5-7B-Instruct",
+                                                                   "peft_type": "LORA", "r": 16}})
         monkeypatch.setenv("HF_ENDPOINT", fake.url)
         yield fake
 
@@ -135,6 +137,15 @@ def test_the_token_saved_by_hf_auth_login_is_used(hub, profiles, hub_env):
 def test_a_repo_without_config_json_says_so(hub, profiles):
     with pytest.raises(ModelError, match="acme/support-bot-7b-GGUF exists on .* but has no config.json"):
         resolve_model("acme/support-bot-7b-GGUF", profiles)
+
+
+def test_an_adapter_repo_names_its_base_model(hub, profiles):
+    with pytest.raises(ModelError) as err:
+        resolve_model("acme/support-bot-lora", profiles)
+    assert str(err.value) == (
+        "acme/support-bot-lora is a LoRA adapter (adapter_config.json, no config.json) trained on "
+        "Qwen/Qwen2.5-7B-Instruct: plan with --model Qwen/Qwen2.5-7B-Instruct, and give the adapter to "
+        "LLaMA-Factory as adapter_name_or_path=acme/support-bot-lora")
 
 
 def test_a_config_that_is_not_a_causal_lm_says_what_it_is(hub, profiles):

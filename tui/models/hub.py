@@ -173,11 +173,30 @@ def _hub_error(err, repo_id: str, endpoint: str, token: str | None) -> ModelErro
     if isinstance(err, RevisionNotFoundError):
         return ModelError(f"{repo_id} has no main revision on {endpoint}")
     if isinstance(err, RemoteEntryNotFoundError):
+        base = _adapter_base(repo_id, endpoint, token)
+        if base is not None:
+            return ModelError(
+                f"{repo_id} is a LoRA adapter (adapter_config.json, no config.json) trained on {base}: plan with "
+                f"--model {base}, and give the adapter to LLaMA-Factory as adapter_name_or_path={repo_id}"
+            )
         return ModelError(
             f"{repo_id} exists on {endpoint} but has no config.json, so it is not a Transformers model "
-            "LLaMA-Factory can load (a GGUF, ONNX or adapter-only repository?); name the model it was made from"
+            "LLaMA-Factory can load (a GGUF or ONNX repository?); name the model it was made from"
         )
     return ModelError(f"the hub ({endpoint}) answered {status or 'an error'} for {repo_id}; try again later")
+
+
+def _adapter_base(repo_id: str, endpoint: str, token: str | None) -> str | None:
+    """The base model a PEFT adapter repository names in its adapter_config.json, or None."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        path = hf_hub_download(repo_id, "adapter_config.json", cache_dir=str(sft_tui_hub_cache()), endpoint=endpoint,
+                               token=token or False, etag_timeout=10)
+        base = json.loads(Path(path).read_text(encoding="utf-8")).get("base_model_name_or_path")
+    except Exception:  # noqa: BLE001 - only a better message is at stake: any failure means "not an adapter"
+        return None
+    return base if isinstance(base, str) and base else "the model it names"
 
 
 @contextmanager

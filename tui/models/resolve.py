@@ -106,7 +106,11 @@ def _did_you_mean(spec: str, profiles: ProfileSet) -> str:
     names = {name.lower(): name for name in profiles.names("models")}
     names |= {h.lower(): h for p in profiles.of("models") for h in p.data["hub_ids"]}
     close = [names[k] for k in difflib.get_close_matches(spec.lower(), list(names), n=3, cutoff=0.6)]
-    close += [s for s in lf_table.suggest(spec) if s not in close]
+    for suggestion in lf_table.suggest(spec):  # LLaMA-Factory's names are not ids: give the hub id
+        listed = lf_table.lookup(suggestion)
+        hub_id = suggestion if "/" in suggestion else (listed.hf if listed else None)
+        if hub_id and hub_id.lower() not in {c.lower() for c in close}:
+            close.append(hub_id)
     what = ("a model profile, a hub id (org/name) or a local directory; "
             "`sft-tui profiles models --search TEXT` searches the profiles and LLaMA-Factory's models")
     return f"did you mean {', '.join(close[:5])}? ({what})" if close else f"name {what}"
