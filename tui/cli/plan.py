@@ -46,6 +46,10 @@ def print_plan(plan, request) -> None:
     print(f"\nRecipe: {plan.recipe} ({recipe_reason.kind}: {recipe_reason.text})")
     if plan.steps is not None:
         print(f"Optimizer steps: {plan.steps}")
+    if plan.time_estimate is not None:
+        from tui.plan.timing import summary_line
+
+        print(summary_line(plan.time_estimate))
     for warning in plan.warnings:
         print(f"warning: {warning}")
     if plan.suggestions:
@@ -64,6 +68,7 @@ def make_plan_from_args(args):
     try:
         request, report = build_request(args.hardware, args.model, args.dataset, args.recipe,
                                         parse_overrides(args.set or []), args.gpus, args.nodes)
+        request.price_per_gpu_hour = getattr(args, "price_per_gpu_hour", None)
         return make_plan(request), request, report
     except (RequestError, ValueError) as err:
         raise UserError(str(err)) from None
@@ -165,6 +170,18 @@ def cmd_check(args) -> int:
     return EXIT_OK if result.ok else EXIT_PROBLEMS
 
 
+def _price(text: str) -> float:
+    import argparse
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0 or value != value:
+        raise argparse.ArgumentTypeError("a price cannot be negative")
+    return value
+
+
 def add_plan_arguments(p, model_required: bool) -> None:
     p.add_argument("--hardware", default="detected", metavar="NAME|detected", help="a hardware profile, or this machine (default)")
     p.add_argument("--gpus", type=int, metavar="N", help="GPUs per node (default: the profile's, or all detected)")
@@ -173,6 +190,8 @@ def add_plan_arguments(p, model_required: bool) -> None:
     p.add_argument("--dataset", nargs="+", metavar="PATH", help="dataset files or directories (validated for row counts and lengths)")
     p.add_argument("--recipe", metavar="NAME", help="a recipe (default: chosen from the dataset size)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (LLaMA-Factory's name); repeatable")
+    p.add_argument("--price-per-gpu-hour", type=_price, metavar="X",
+                   help="what one GPU costs an hour: the time estimate also gives the cost")
 
 
 def add_plan_parsers(sub) -> None:

@@ -51,6 +51,7 @@ class Device:
     cuda_driver_version: str | None = None
     processes: list[dict] = field(default_factory=list)
     cpu_cores: int | None = None  # CPU
+    peak_tflops: dict[str, float] | None = None  # a hardware profile's dense peaks {bf16, fp16, fp32}
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

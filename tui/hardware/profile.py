@@ -31,6 +31,7 @@ def devices_from_profile(data: dict, gpus: int | None = None) -> list[Device]:
             compute_capability=data.get("compute_capability"),
             gfx=data.get("gfx"),
             cpu_cores=data.get("cpu_cores"),
+            peak_tflops=data.get("peak_tflops"),
             utilization_pct=0.0,
         )
         for index in range(count)

@@ -117,7 +117,8 @@ class PlanStep(Step):
         if plan.fits:
             verdict = Content.from_markup(
                 f"[b green]fits[/b green]: {est.per_device_gib:.1f} GiB per device of {usable:.1f} usable on $where; "
-                f"recipe {plan.recipe}" + (f"; {plan.steps} optimizer steps" if plan.steps else ""), where=where)
+                f"recipe {plan.recipe}" + (f"; {plan.steps} optimizer steps" if plan.steps else "")
+                + "\n$time", where=where, time=self.time_text(plan))
         else:
             verdict = Content.from_markup(
                 f"[b white on red] DOES NOT FIT [/b white on red] {est.per_device_gib:.1f} GiB per device, "
@@ -139,6 +140,13 @@ class PlanStep(Step):
             table.add_row(key, Text(shown), reason.kind if reason else "", Text(reason.text) if reason else "", key=key)
         self.query_one("#plan-warnings", Static).update(
             Content("\n").join(Content.from_markup("[yellow]warning:[/yellow] $w", w=w) for w in plan.warnings))
+
+    @staticmethod
+    def time_text(plan) -> str:
+        """The time estimate's line (tui.plan.timing.summary_line), or '' without one."""
+        from tui.plan.timing import summary_line
+
+        return summary_line(plan.time_estimate) if plan.time_estimate is not None else ""
 
     @on(DataTable.RowHighlighted, "#plan-settings")
     def explain_row(self, event: DataTable.RowHighlighted) -> None:
