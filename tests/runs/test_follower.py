@@ -53,6 +53,15 @@ def test_llamafactory_data_errors_become_one_sentence(tmp_path, name, words):
     assert not [e for e in events if e.kind == "oom"]
 
 
+def test_bf16_on_a_machine_without_it_is_one_sentence_with_the_fix(tmp_path):
+    _, _, failure = follow_recorded(tmp_path, "bf16_unsupported.log")
+    assert failure.data["cause"] == "setup"
+    assert failure.text.startswith("This machine cannot train in bf16 (it has no GPU, or one without bf16): run it on "
+                                   "the hardware it was planned for, or export it again for this machine")
+    assert "Traceback" not in failure.text and "\n" not in failure.text
+    assert failure.data["exception"].startswith("ValueError: Your setup doesn't support bf16/gpu.")
+
+
 def test_dropped_rows_warn_once(tmp_path):
     follower, events, _ = follow_recorded(tmp_path, "no_valid_samples.log")
     assert [e.kind for e in events].count("data_warning") == 1

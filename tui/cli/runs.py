@@ -22,7 +22,7 @@ def cmd_run(args) -> int:
     from tui.runs.lifecycle import RunError, start_run
 
     try:
-        status = start_run(Path(args.run_dir), resume=args.resume)
+        status = start_run(Path(args.run_dir), resume=args.resume, force=args.force)
     except RunError as err:
         raise UserError(str(err)) from None
     run_dir = _quote(status.run_dir)
@@ -154,7 +154,7 @@ def print_failure_details(event, run_dir: Path) -> None:
     cause = event.data.get("cause")
     if cause == "oom":
         print(f"  fix: sft-tui retry {_quote(run_dir)} --fix oom   (the next plan: smaller micro-batch, then 4-bit, then shorter cutoff)")
-    elif cause == "data" and event.data.get("exception"):
+    elif cause in ("data", "setup") and event.data.get("exception"):
         print(f"  LLaMA-Factory said: {event.data['exception']}")
     elif cause in ("exception", "unknown"):
         for line in event.data.get("context", [])[-5:]:
@@ -182,13 +182,19 @@ def cmd_retry(args) -> int:
         print_json({"run_dir": str(retry.run_dir), "follows": retry.follows, "fits": retry.fits,
                     "per_device_gib": retry.per_device_gib,
                     "changes": {k: {"from": a, "to": b} for k, (a, b) in retry.changes.items()}, "why": retry.why})
-        return EXIT_OK
+        return EXIT_OK if retry.fits else EXIT_PROBLEMS
     print(f"Wrote {retry.run_dir}, following {retry.follows}:")
     for key, (old, new) in retry.changes.items():
         print(f"  {key}: {old} -> {new}")
     for why in retry.why:
         print(f"  why: {why}")
     print(f"  estimated peak {retry.per_device_gib:.1f} GiB per device: {'fits' if retry.fits else 'DOES NOT FIT'}")
+    if not retry.fits:
+        print(f"sft-tui: the retried plan still does not fit ({retry.per_device_gib:.1f} GiB per device), so it "
+              "would run out of memory again: train on a GPU with more memory or on more GPUs (--gpus N), or "
+              f"shorten cutoff_len (`sft-tui export --from {_quote(Path(retry.run_dir) / 'plan.json')} --set "
+              "cutoff_len=N`)", file=sys.stderr)
+        return EXIT_PROBLEMS
     print(f"Start it:  sft-tui run {_quote(retry.run_dir)}")
     return EXIT_OK
 
@@ -220,6 +226,8 @@ def add_run_parsers(sub) -> None:
     p = sub.add_parser("run", help="start a run directory's run_sft.sh detached, and say how to watch it")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p.add_argument("--force", action="store_true",
+                   help="start it even though it was planned for other hardware than this machine's")
     p.add_argument("--json", action="store_true", help="print the run's status as JSON")
     p.set_defaults(func=cmd_run)
 

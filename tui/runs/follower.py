@@ -97,6 +97,18 @@ DATA_ERRORS = (
 )
 
 
+# Exceptions that mean the run cannot work on this machine as planned, as a sentence with the fix.
+SETUP_ERRORS = (
+    (re.compile(r"Your setup doesn't support bf16/gpu"),
+     "This machine cannot train in bf16 (it has no GPU, or one without bf16): run it on the hardware it was "
+     "planned for, or export it again for this machine (`sft-tui export --hardware detected ...`), whose plan "
+     "leaves bf16 off."),
+    (re.compile(r"Your setup doesn't support fp16"),
+     "This machine cannot train in fp16 (it has no GPU): run it on the hardware it was planned for, or export "
+     "it again for this machine (`sft-tui export --hardware detected ...`), whose plan leaves fp16 off."),
+)
+
+
 DROPPED = re.compile(r"Dropped invalid example: (.*)")
 
 
@@ -382,6 +394,10 @@ class Follower:
         if self.data_error:
             return Event("failed", {"exit_code": exit_code, "cause": "data", "exception": self.exception,
                                     "context": context}, self.data_error)
+        setup = next((sentence for pattern, sentence in SETUP_ERRORS if pattern.search(self.exception or "")), None)
+        if setup:
+            return Event("failed", {"exit_code": exit_code, "cause": "setup", "exception": self.exception,
+                                    "context": context}, setup)
         if self.exception:
             return Event("failed", {"exit_code": exit_code, "cause": "exception", "exception": self.exception,
                                     "context": context}, f"{self.exception} (exit {exit_code})")

@@ -161,12 +161,18 @@ def run_status(run_dir: Path, output_dir: Path | None = None) -> RunStatus:
     return RunStatus(str(run_dir), "failed", pid, exit_code, out, started, f"exit code {exit_code}")
 
 
-def start_run(run_dir: Path, resume: bool = False, env: dict | None = None) -> RunStatus:
-    """Start run_sft.sh detached (it puts itself in a new session) and return once it has a pid."""
+def start_run(run_dir: Path, resume: bool = False, env: dict | None = None, force: bool = False,
+              detection=None) -> RunStatus:
+    """Start run_sft.sh detached (it puts itself in a new session) and return once it has a pid.
+    What can be checked here is checked first (tui.runs.preflight); `force` starts a run planned
+    for other hardware anyway."""
+    from tui.runs.preflight import preflight
+
     run_dir = Path(run_dir).resolve()
     current = run_status(run_dir)
     if current.status == "running":
         raise RunError(f"{run_dir} is already running (pid {current.pid}): `sft-tui monitor {run_dir}` to watch it")
+    preflight(run_dir, resume=resume, force=force, env=env, detection=detection)
     command = ["bash", str(run_dir / "run_sft.sh")] + (["--resume"] if resume else [])
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
     if done.returncode != 0:

@@ -1,4 +1,8 @@
-"""Step 6: start the exported run, and watch it in the monitor."""
+"""Step 6: start the exported run, and watch it in the monitor.
+
+The step follows the bundle last written in step 5: after a second export it offers Start for
+the new bundle, and keeps the previous run's monitor one button away (training goes on there).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,39 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
+    Label,
     Static,
 )
 
 from tui.app.wizard.state import WizardState
+
+
+class ConfirmOtherHardware(ModalScreen[bool]):
+    """The run was planned for other hardware than this machine's: start it anyway?"""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
+    DEFAULT_CSS = "ConfirmOtherHardware { align: center middle; }"
+
+    def __init__(self, planned: str, here: str):
+        super().__init__()
+        self.planned, self.here = planned, here
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm"):
+            yield Label(Text(f"This run was {self.planned}; {self.here}. It will probably fail here: "
+                             "run it on that machine, or start it anyway."), id="confirm-text")
+            with Horizontal():
+                yield Button("Start anyway", variant="warning", id="yes")
+                yield Button("Cancel", variant="primary", id="no")
+
+    @on(Button.Pressed)
+    def answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
 
 
 class RunStep(Vertical):
@@ -22,50 +52,80 @@ class RunStep(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Export a bundle in step 5 first.", id="run-intro")
         yield Button("Start training", variant="success", id="start-run")
+        yield Button("", id="show-previous")
         yield Vertical(id="monitor-slot")
+
+    def on_mount(self) -> None:
+        self.query_one("#show-previous").display = False
 
     @property
     def state(self) -> WizardState:
         return self.app.state
 
+    @property
+    def monitored(self) -> Path | None:
+        """The run directory whose monitor this step holds (started here), or None."""
+        monitors = self.query("RunMonitor")
+        return monitors.first().run_dir if monitors else None
+
     def shown(self) -> None:
         run_dir = self.state.run_dir
-        if run_dir is not None and not self.query("RunMonitor"):
-            self.query_one("#run-intro", Static).update(Text(f"Run directory: {run_dir}"))
+        if run_dir is None:
+            return
+        watching = self.monitored
+        if watching is not None and Path(run_dir).resolve() == watching:
+            return  # the bundle we monitor: the monitor is what this step shows
+        # a bundle not started yet (the first, or one exported after a run started here)
+        self.query_one("#run-intro", Static).update(Text(f"Run directory: {run_dir}"))
+        self.query_one("#run-intro").display = True
+        self.query_one("#start-run").display = True
+        if watching is not None:
+            self.query_one("RunMonitor").display = False
+            previous = self.query_one("#show-previous", Button)
+            previous.label = f"Back to the monitor of {watching.name}"
+            previous.display = True
+
+    @on(Button.Pressed, "#show-previous")
+    def show_previous(self) -> None:
+        self.query_one("#show-previous").display = False
+        monitor = self.query_one("RunMonitor")
+        monitor.display = True
+        monitor.focus()
 
     @on(Button.Pressed, "#start-run")
     def start(self) -> None:
         if self.state.run_dir is None:
             self.notify("export the bundle first (step 5)", severity="warning")
             return
-        from tui.app.wizard.widgets import unless_it_does_not_fit
-        from tui.bundle.spec import BundleError, load_spec
-
-        run_dir = self.state.run_dir
-        try:
-            spec = load_spec(run_dir / "plan.json")
-        except BundleError as err:
-            self.notify(str(err), severity="error")
-            return
-        unit = "device" if spec["hardware"]["vendor"] == "cpu" else "GPU"
-        unless_it_does_not_fit(self.app, spec["plan"]["estimate"], "start", lambda: self.start_in_background(run_dir), unit)
+        self.start_in_background(self.state.run_dir)
 
     @work(thread=True, exclusive=True, group="start")
-    def start_in_background(self, run_dir: Path) -> None:
+    def start_in_background(self, run_dir: Path, force: bool = False) -> None:
         from tui.runs.lifecycle import RunError, start_run
+        from tui.runs.preflight import HardwareMismatch
 
         try:
-            start_run(run_dir)
+            start_run(run_dir, force=force)
+        except HardwareMismatch as mismatch:
+            self.app.call_from_thread(self.confirm_other_hardware, run_dir, mismatch)
+            return
         except RunError as err:
             self.app.call_from_thread(self.notify, str(err), severity="error")
             return
         self.app.call_from_thread(self.attach, run_dir)
 
+    def confirm_other_hardware(self, run_dir: Path, mismatch) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.start_in_background(run_dir, force=True)
+
+        self.app.push_screen(ConfirmOtherHardware(mismatch.planned, mismatch.here), answered)
+
     def attach(self, run_dir: Path) -> None:
         from tui.app.monitor import RunMonitor
 
-        self.query_one("#start-run").display = False
-        self.query_one("#run-intro").display = False
+        for selector in ("#start-run", "#run-intro", "#show-previous"):
+            self.query_one(selector).display = False
         for old in self.query("RunMonitor"):
             old.remove()
         monitor = RunMonitor(run_dir)

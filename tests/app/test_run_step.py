@@ -1,0 +1,104 @@
+"""The wizard's step 6 with real bundles and the real LLaMA-Factory: Start for the bundle just
+exported (also after a second export, with the first run's monitor one button away), and a
+confirmation naming both machines before starting a run planned for other hardware."""
+
+from __future__ import annotations
+
+import pytest
+from textual.widgets import Button, Label, Static
+
+from tests.runs.test_runs import export
+from tui.app.main import SftTuiApp
+from tui.app.wizard.run import ConfirmOtherHardware
+from tui.app.wizard.state import WizardState
+from tui.hardware.detect import detect
+
+pytestmark = pytest.mark.llamafactory
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(name, "1")
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def wait_until(pilot, predicate, what, seconds=120):
+    for _ in range(int(seconds / 0.2)):
+        if predicate():
+            return
+        await pilot.pause(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def shown(app, selector) -> bool:
+    return bool(app.query_one(selector).display)
+
+
+async def test_a_second_export_offers_start_for_it_and_keeps_the_first_runs_monitor(tiny_model_dir, tmp_path):
+    first = export(tmp_path, tiny_model_dir, "first", 1)
+    second = export(tmp_path, tiny_model_dir, "second", 1)
+    app = SftTuiApp(state=WizardState(run_dir=first))
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.go_to("run")
+        await settle(app, pilot)
+        await pilot.click("#start-run")
+        await settle(app, pilot)
+        await wait_until(pilot, lambda: app.query("RunMonitor") and app.query_one("RunMonitor").ended_event, "the first run")
+        assert app.query_one("RunMonitor").run_dir == first and not shown(app, "#start-run")
+
+        app.state.run_dir = second  # what step 5's Export does
+        app.go_to("review")
+        await settle(app, pilot)
+        app.go_to("run")
+        await settle(app, pilot)
+        assert shown(app, "#start-run") and str(second) in str(app.query_one("#run-intro", Static).render())
+        assert not app.query_one("RunMonitor").display
+        previous = app.query_one("#show-previous", Button)
+        assert previous.display and str(previous.label) == "Back to the monitor of first"
+
+        await pilot.click("#show-previous")
+        await settle(app, pilot)
+        assert app.query_one("RunMonitor").display and app.query_one("RunMonitor").run_dir == first
+        assert shown(app, "#start-run")  # the new bundle's Start stays offered
+
+        await pilot.click("#start-run")
+        await settle(app, pilot)
+        await wait_until(pilot, lambda: app.query_one("RunMonitor").run_dir == second, "the second run's monitor")
+        monitor = app.query_one("RunMonitor")
+        await wait_until(pilot, lambda: monitor.ended_event is not None, "the second run")
+        assert monitor.ended_event.kind == "finished", monitor.ended_event
+        assert not shown(app, "#start-run") and not shown(app, "#show-previous")
+
+
+async def test_start_asks_before_a_run_planned_for_other_hardware(tiny_model_dir, tmp_path):
+    if detect().gpus:
+        pytest.skip("this machine has a GPU: the question names it")
+    run_dir = export(tmp_path, tiny_model_dir, "elsewhere", 1, None, "--hardware", "rtx4080-16g")
+    app = SftTuiApp(state=WizardState(run_dir=run_dir))
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.go_to("run")
+        await settle(app, pilot)
+        await pilot.click("#start-run")
+        await settle(app, pilot)
+        assert isinstance(app.screen, ConfirmOtherHardware)
+        question = str(app.screen.query_one("#confirm-text", Label).render())
+        assert question.startswith("This run was planned for 1 x NVIDIA GeForce RTX 4080 (16 GB) with bf16; "
+                                   "this machine has no GPU.")
+        await pilot.press("escape")  # cancel: nothing starts
+        await settle(app, pilot)
+        assert not (run_dir / "run.pid").exists() and not app.query("RunMonitor")
+
+        await pilot.click("#start-run")
+        await settle(app, pilot)
+        await pilot.click("#yes")
+        await settle(app, pilot)
+        await wait_until(pilot, lambda: app.query("RunMonitor") and app.query_one("RunMonitor").ended_event, "the run")
+        ended = app.query_one("RunMonitor").ended_event
+        assert ended.kind == "failed" and ended.text.startswith("This machine cannot train in bf16")
+        assert "This machine cannot train in bf16" in str(app.query_one("#diagnosis-text", Static).render())
