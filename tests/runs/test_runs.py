@@ -141,9 +141,16 @@ def test_a_run_started_by_hand_is_monitored_from_its_pid_file(tiny_model_dir, tm
     assert "finished:" in watched.stdout.splitlines()[-1]
 
 
+def ran_out_of_memory(run_dir: Path) -> None:
+    """The run's files after a CUDA out-of-memory crash (a recorded log): what `retry --fix oom` needs."""
+    (run_dir / "train.log").write_bytes((Path(__file__).parents[1] / "data" / "logs" / "cuda_oom.log").read_bytes())
+    (run_dir / "exit_code").write_text("1\n")
+
+
 def test_retry_after_oom_halves_the_micro_batch_and_records_the_run(tiny_model_dir, tmp_path):
     run_dir = export(tmp_path, tiny_model_dir, "oomed", 1, None, "--set", "per_device_train_batch_size=4",
                      "--set", "gradient_accumulation_steps=2")
+    ran_out_of_memory(run_dir)
     done = sft_tui("retry", run_dir, "--fix", "oom", "--json", check=True)
     retry = json.loads(done.stdout)
     new_dir = Path(retry["run_dir"])
@@ -156,5 +163,6 @@ def test_retry_after_oom_halves_the_micro_batch_and_records_the_run(tiny_model_d
     assert settings["gradient_accumulation_steps"] == 4 and settings["num_train_epochs"] == 1
     assert "ran out of memory" in (new_dir / "train.yaml").read_text()
     assert sft_tui("check", new_dir, timeout=300).returncode == 0
+    ran_out_of_memory(new_dir)
     again = json.loads(sft_tui("retry", new_dir, "--fix", "oom", "--json", check=True).stdout)
     assert Path(again["run_dir"]).name == "oomed-retry2" and again["changes"]["per_device_train_batch_size"]["to"] == 1

@@ -426,6 +426,11 @@ class RunMonitor(Vertical):
             self.app.call_from_thread(self.notify, str(err), severity="error")
             return
         changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in retry.changes.items())
+        if not retry.fits:
+            self.app.call_from_thread(self.notify, f"wrote {retry.run_dir}: {changes}; but the plan still does not fit "
+                                      f"({retry.per_device_gib:.1f} GiB per device): use a GPU with more memory, more "
+                                      "GPUs, or a shorter cutoff_len.", title="Retry written", severity="error", timeout=20)
+            return
         self.app.call_from_thread(self.notify, f"wrote {retry.run_dir}: {changes}. Start it with sft-tui run.",
                                   title="Retry written", timeout=15)
 

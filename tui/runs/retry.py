@@ -42,8 +42,26 @@ def earlier_choices(spec: dict, kind: str) -> dict:
 
 
 def _model_argument(spec: dict) -> str:
-    model = spec["model"]
-    return model["model_name_or_path"] if model["source"] == "local" else model["name"]
+    """The model exactly as the old plan has it: its model_name_or_path (a hub id or a local
+    directory), never the profile's name, which would resolve to the profile's own id (a retry of
+    Qwen/Qwen2.5-Coder-14B-Instruct must not become Qwen/Qwen2.5-14B)."""
+    return spec["model"]["model_name_or_path"]
+
+
+OOM_TAIL_LINES = 2000  # an OOM traceback is at the end of the log
+
+
+def ran_out_of_memory(run_dir: Path) -> bool:
+    """The run's log shows an out-of-memory error (what the follower reports as its `oom` event)."""
+    from tui.runs.follower import Follower
+    from tui.runs.logfiles import tail_offset
+
+    log = run_dir / "train.log"
+    if not log.is_file():
+        return False
+    follower = Follower(run_dir, None, tail_offset(log, OOM_TAIL_LINES))
+    follower.poll()
+    return follower.oom is not None
 
 
 def next_run_id(run_dir: Path) -> str:
@@ -55,11 +73,18 @@ def next_run_id(run_dir: Path) -> str:
 
 
 def retry_after_oom(run_dir: Path) -> Retry:
+    from tui.runs.lifecycle import run_status
+
     run_dir = Path(run_dir).resolve()
     try:
         spec = load_spec(run_dir / "plan.json")
     except BundleError as err:
         raise RetryError(str(err)) from None
+    if not ran_out_of_memory(run_dir):
+        status = run_status(run_dir).status
+        raise RetryError(f"{run_dir.name} did not run out of memory (it is {status}, and its train.log shows no "
+                         f"out-of-memory error): `--fix oom` is for a run that did; to change settings, export again "
+                         f"with `sft-tui export --from {run_dir / 'plan.json'} --set KEY=VALUE`")
     settings = spec["plan"]["settings"]
     hardware = spec["hardware"]
     files = [entry["file_name"] for entry in spec["datasets"]["entries"].values()]
