@@ -84,3 +84,21 @@ async def test_whatever_is_typed_the_app_stays_and_nothing_runs(tmp_path, monkey
             verdict = str(app.query_one("#plan-verdict", Static).render())
             assert "could not plan" not in verdict, verdict
     assert not (tmp_path / "pwned").exists()
+
+
+async def test_picking_a_cutoff_option_plans_with_it():
+    from textual.widgets import DataTable
+
+    app = SftTuiApp(state=plan_state())
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.go_to("plan")
+        await settle(app, pilot)
+        table = app.query_one("#cutoff-options", DataTable)
+        options = app.state.plan.cutoff_options
+        assert table.row_count == len(options) >= 1
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.state.overrides["cutoff_len"] == options[0]["cutoff_len"]
+        assert app.state.plan.settings["cutoff_len"] == options[0]["cutoff_len"]

@@ -36,6 +36,18 @@ def print_plan(plan, request) -> None:
     if est.cpu_offload_gib:
         print(f"  CPU RAM for offloaded states: {est.cpu_offload_gib:.1f} GiB")
     print(f"  sequence length estimated: {plan.seq_len_source}")
+    if plan.host_ram:
+        ram = plan.host_ram
+        parts = "  ".join(f"{k} {v:.1f}" for k, v in ram.parts.items() if v and k != "merge")
+        where = "" if ram.available_gib is None else f" of {ram.available_gib:.0f} GiB"
+        print(f"  host RAM per node: {ram.total_gib:.1f} GiB{where} ({parts}); merging needs {ram.parts['merge']:.1f}")
+    if plan.cutoff_options:
+        print("\nCutoff options (rows truncated, memory per device at this batch):")
+        for option in plan.cutoff_options:
+            mark = "fits" if option["fits"] else "does not fit"
+            chosen = "  <- planned" if option["cutoff_len"] == plan.settings.get("cutoff_len") else ""
+            print(f"  cutoff_len {option['cutoff_len']:>6}  {option['rows_truncated']:>7} rows truncated  "
+                  f"{option['per_device_gib']:6.1f} GiB  {mark}{chosen}")
     print("\nSettings:")
     width = max(len(k) for k in plan.settings)
     for key, value in plan.settings.items():

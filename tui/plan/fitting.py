@@ -162,6 +162,27 @@ def what_would_fit(request: PlanRequest, shape: TrainingShape, capacity: float) 
     return suggestions
 
 
+MAX_CUTOFF_OPTIONS = 24  # rows in the cutoff table: enough to choose from, short enough to read
+
+
+def cutoff_options(shape: TrainingShape, data, capacity: float, packed: bool = False) -> list[dict]:
+    """The cost of each cutoff_len: multiples of 256 up to the longest row (thinned to at most
+    MAX_CUTOFF_OPTIONS, the longest always kept), each with the rows it truncates, the memory
+    per device at the planned micro-batch (a batch is padded to its longest row, so a cutoff
+    beyond the longest row costs what the longest row costs) and whether that fits."""
+    longest = data.row_tokens_max
+    top = -(-longest // 256)
+    step = -(-top // MAX_CUTOFF_OPTIONS)
+    multiples = sorted({*range(step, top + 1, step), top})
+    options = []
+    for multiple in multiples:
+        cutoff = multiple * 256
+        est = estimate(replace(shape, seq_len=cutoff if packed else min(cutoff, longest)))  # packed rows are full
+        options.append({"cutoff_len": cutoff, "rows_truncated": data.rows_longer_than(cutoff),
+                        "per_device_gib": round(est.per_device_gib, 3), "fits": fits(est, capacity)})
+    return options
+
+
 def oom_fix(settings: dict, bitsandbytes: bool, run_id: str) -> dict[str, tuple[Any, str]] | None:
     """What to change after a run ran out of memory, in the order that costs least: halve the
     micro-batch (accumulation doubles, so the effective batch stays), then 4-bit weights (LoRA

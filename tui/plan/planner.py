@@ -9,11 +9,13 @@ from dataclasses import replace
 from tui.hardware.peaks import peak_tflops
 from tui.plan.fitting import (
     capacity_gib,
+    cutoff_options,
     decide_gradient_checkpointing,
     decide_memory,
     fits,
     what_would_fit,
 )
+from tui.plan.host_ram import host_ram, host_ram_warning
 from tui.plan.levers import decide_levers, packs, shape_levers
 from tui.plan.memory import TrainingShape, estimate
 from tui.plan.rules import (
@@ -138,6 +140,13 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
         result.warnings += d.hints
     if not result.fits:
         result.suggestions = what_would_fit(request, shape, capacity)
+    result.host_ram = host_ram(model.architecture.param_count(), n_gpus, est.cpu_offload_gib,
+                               request.data.tokens_total() if request.data else None,
+                               levers.get("preprocessing_num_workers"), request.host_ram_gib)
+    if warning := host_ram_warning(result.host_ram):
+        result.warnings.append(warning)
+    if request.data and request.data.row_tokens:
+        result.cutoff_options = cutoff_options(shape, request.data, capacity, packs(levers))
     result.time_estimate = time_for_plan(result, request, shape, peak_tflops(request.devices[0]))
     return result
 

@@ -81,6 +81,19 @@ def training_packages(hardware: str) -> dict[str, bool] | None:
     return installed_packages(install.python) if install else None
 
 
+def host_ram_of(hardware: str, profiles: ProfileSet) -> float | None:
+    """RAM per node: this machine's, or what the hardware profile states (None: unknown)."""
+    if hardware == "detected":
+        from tui.hardware.cpu import read_meminfo
+
+        try:
+            return read_meminfo()[0] / 1024
+        except OSError:  # no /proc/meminfo (macOS): unknown
+            return None
+    profile = profiles.get("hardware", hardware)
+    return profile.data.get("host_ram_gib") if profile else None
+
+
 def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
     """(devices, problems): a profile's devices, or this machine's (all GPUs, else the CPU)."""
     if hardware == "detected":
@@ -132,6 +145,6 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
             raise RequestError("; ".join(report.file_errors))
         data = DataFacts.from_report(report)
     request = PlanRequest(devices=devices, model=model_info, recipes=recipes, recipe=recipe, data=data,
-                          packages=training_packages(hardware),
+                          packages=training_packages(hardware), host_ram_gib=host_ram_of(hardware, profiles),
                           overrides=overrides, nodes=nodes)
     return request, report

@@ -8,6 +8,7 @@ from typing import Any
 
 from tui.hardware.device import Device
 from tui.models.resolve import ModelInfo
+from tui.plan.host_ram import HostRam
 from tui.plan.memory import Estimate
 from tui.plan.timing import TimeEstimate
 
@@ -86,6 +87,8 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     suggestions: list[str] = field(default_factory=list)
     time_estimate: TimeEstimate | None = None  # tui.plan.timing: how long the training steps take
+    host_ram: HostRam | None = None  # tui.plan.host_ram: RAM per node, with its parts
+    cutoff_options: list[dict] = field(default_factory=list)  # fitting.cutoff_options: each cutoff's cost
 
     def to_json(self) -> dict:
         return {
@@ -102,6 +105,7 @@ class Plan:
                 "seq_len": self.seq_len,
                 "seq_len_source": self.seq_len_source,
                 "notes": self.estimate.notes,
+                **(self.host_ram.to_json() if self.host_ram else {}),
             },
             "reasons": {k: r.to_json() for k, r in self.reasons.items()},
             "steps": self.steps,
@@ -113,6 +117,7 @@ class Plan:
             "warnings": self.warnings,
             "suggestions": self.suggestions,
             "time_estimate": self.time_estimate.to_json() if self.time_estimate else None,
+            "cutoff_options": self.cutoff_options,
         }
 
 
@@ -128,3 +133,4 @@ class PlanRequest:
     fixes: dict[str, tuple[Any, str]] = field(default_factory=dict)  # key -> (value, why): oom_fix's
     price_per_gpu_hour: float | None = None  # turns the time estimate into a cost (--price-per-gpu-hour)
     packages: dict[str, bool] | None = None  # importable in the training environment; None: unknown
+    host_ram_gib: float | None = None  # RAM per node (this machine's, or the hardware profile's)

@@ -38,6 +38,10 @@ class PlanStep(Step):
         yield settings
         yield Static("", id="setting-detail", classes="note")
         yield Static("", id="plan-warnings")
+        yield Static("", id="cutoff-title", classes="note")
+        cutoffs = DataTable(id="cutoff-options", cursor_type="row", zebra_stripes=True)
+        cutoffs.add_columns("cutoff_len", "rows truncated", "GiB per device", "fits")
+        yield cutoffs
         yield Button("Next: review", variant="primary", id="plan-next")
 
     def on_mount(self) -> None:
@@ -131,6 +135,10 @@ class PlanStep(Step):
             legend.append("█ ", style=BAR_COLOURS.get(key, "white"))
             legend.append(f"{key} {value:.2f}  ")
         legend.append("· free  (GiB)", style="green")
+        if plan.host_ram is not None:
+            ram = plan.host_ram
+            of = "" if ram.available_gib is None else f" of {ram.available_gib:.0f}"
+            legend.append(f"\nhost RAM {ram.total_gib:.1f}{of} GiB per node; merging needs {ram.parts['merge']:.1f}")
         self.query_one("#memory-legend", Static).update(legend)
         table = self.query_one("#plan-settings", DataTable)
         table.clear()
@@ -140,6 +148,25 @@ class PlanStep(Step):
             table.add_row(key, Text(shown), reason.kind if reason else "", Text(reason.text) if reason else "", key=key)
         self.query_one("#plan-warnings", Static).update(
             Content("\n").join(Content.from_markup("[yellow]warning:[/yellow] $w", w=w) for w in plan.warnings))
+        self.show_cutoffs(plan)
+
+    def show_cutoffs(self, plan) -> None:
+        """The cost of each cutoff_len (with a dataset): Enter on a row plans with it."""
+        options = self.query_one("#cutoff-options", DataTable)
+        options.clear()
+        options.display = bool(plan.cutoff_options)
+        self.query_one("#cutoff-title", Static).update(
+            "Cutoff options: Enter on a row plans with that cutoff_len" if plan.cutoff_options else "")
+        for option in plan.cutoff_options:
+            planned = option["cutoff_len"] == plan.settings.get("cutoff_len")
+            options.add_row(f"{option['cutoff_len']}{' (planned)' if planned else ''}", str(option["rows_truncated"]),
+                            f"{option['per_device_gib']:.1f}", "yes" if option["fits"] else "no",
+                            key=str(option["cutoff_len"]))
+
+    @on(DataTable.RowSelected, "#cutoff-options")
+    def pick_cutoff(self, event: DataTable.RowSelected) -> None:
+        self.state.overrides["cutoff_len"] = int(str(event.row_key.value))
+        self.replan()
 
     @staticmethod
     def time_text(plan) -> str:
