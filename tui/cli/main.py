@@ -12,6 +12,7 @@ import sys
 
 from tui.cli.after import add_after_parsers
 from tui.cli.common import EXIT_OK, EXIT_USAGE, UserError
+from tui.cli.compare import add_compare_parsers
 from tui.cli.datasets import add_dataset_parsers
 from tui.cli.hardware import add_hardware_parsers
 from tui.cli.plan import add_plan_parsers
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_plan_parsers(sub)
     add_run_parsers(sub)
     add_after_parsers(sub)
+    add_compare_parsers(sub)
     return parser
 
 
