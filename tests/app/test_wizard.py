@@ -65,6 +65,8 @@ async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, t
         assert "fits" in text_of(app, "#plan-verdict")
         settings = app.query_one("#plan-settings", DataTable)
         assert settings.get_row("per_device_train_batch_size")[2] == "fitted"
+        assert app.focused.id == "plan-next"  # a step opens on its primary button
+        app.query_one("#plan-set", Input).focus()
         await pilot.press(*"num_train_epochs=1", "enter")  # an edit re-plans at once
         await settle(app, pilot)
         assert [str(cell) for cell in settings.get_row("num_train_epochs")[1:3]] == ["1", "user"]
@@ -126,8 +128,10 @@ def gated_app(**changes) -> SftTuiApp:
 async def type_dataset(app, pilot, value: str) -> None:
     app.go_to("dataset")
     await settle(app, pilot)
-    app.query_one("#dataset-input", Input).value = value
-    await pilot.press("enter")  # the files box has focus when the step opens
+    box = app.query_one("#dataset-input", Input)
+    box.value = value
+    box.focus()  # the step opens on its Next button once files are chosen
+    await pilot.press("enter")
     await settle(app, pilot)
 
 
@@ -316,3 +320,50 @@ async def test_tab_completes_paths_as_a_shell_does(tmp_path, monkeypatch):
         await pilot.press("tab")  # nothing left to complete: focus moves on
         await pilot.pause()
         assert app.focused is not box and box.value == "./data/train.jsonl"
+
+
+# --- focus, the problems table, the command palette ---------------------------------------------
+
+
+async def test_each_step_opens_on_its_primary_button_or_the_box_it_needs():
+    app = gated_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        assert app.focused.id == "hardware-next"
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert app.focused.id == "model-input"  # nothing chosen yet: typing starts at once
+        await type_dataset(app, pilot, str(REPO / "tests" / "data" / "s2"))
+        for step, primary in (("plan", "plan-next"), ("review", "export"), ("dataset", "dataset-next")):
+            app.go_to(step)
+            await settle(app, pilot)
+            assert app.focused.id == primary, (step, app.focused)
+
+
+async def test_the_problem_under_the_cursor_is_shown_whole():
+    app = gated_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await type_dataset(app, pilot, str(BROKEN))
+        table = app.query_one("#dataset-problems", DataTable)
+        table.focus()
+        await pilot.press("down")  # moving the cursor is enough: no Enter needed
+        await pilot.pause()
+        second = app.query_one("#dataset-step").problem_rows[str(table.coordinate_to_cell_key((1, 0)).row_key.value)]
+        assert second[1].message in text_of(app, "#problem-row")
+
+
+async def test_the_command_palette_holds_the_app_s_own_actions():
+    app = gated_app()
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert {"Next step", "Back", "Try the demo", "Export"} <= set(titles), titles
+        assert titles.count("Quit") <= 1
+        command = next(c for c in app.get_system_commands(app.screen) if c.title == "Next step")
+        await app.run_action("command_palette")
+        await pilot.pause()
+        await pilot.press(*"Next step")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.query_one("#steps").active == "model", command

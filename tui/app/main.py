@@ -9,16 +9,22 @@ llamafactory; every slow call runs in a thread worker.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Footer, Header, TabbedContent
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, TabbedContent
 
 from tui.app.wizard import compose_steps
 from tui.app.wizard.state import STEPS, WizardState
 from tui.app.wizard.widgets import Confirm
+
+# Steps whose box must be filled before anything else makes sense: they open on it while empty.
+TYPE_FIRST = {"model": "#model-input", "dataset": "#dataset-input"}
 
 
 class SftTuiApp(App):
@@ -29,8 +35,8 @@ class SftTuiApp(App):
         Binding("ctrl+n", "next_step", "Next step"),
         Binding("ctrl+b", "previous_step", "Back"),
         Binding("ctrl+t", "demo", "Try the demo"),
-        Binding("ctrl+q", "request_quit", "Quit", priority=True),
-        Binding("q", "request_quit", "Quit", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("q", "quit", "Quit", show=False),
     ]
 
     def __init__(self, monitor: Path | None = None, state: WizardState | None = None):
@@ -74,7 +80,8 @@ class SftTuiApp(App):
     def mark_exported(self) -> None:
         self.saved_choices = self.choices()
 
-    def action_request_quit(self) -> None:
+    def action_quit(self) -> None:
+        """Every way to quit (keys, the palette's Quit) comes here."""
         if self.screen is self.quit_question:  # asked already: a second quit key means it
             self.exit()
             return
@@ -145,9 +152,42 @@ class SftTuiApp(App):
         step = self.query_one(f"#{event.pane.id}-step")
         self.sub_title = str(event.tab.label)
         step.shown()
-        inputs = step.query("Input")
-        if inputs and event.pane.id != "review":  # typing starts at once; the review's inputs are optional
-            inputs.first().focus()
+        self.focus_on_open(event.pane.id, step)
+
+    def focus_on_open(self, step_id: str, step) -> None:
+        """A step opens on the box to type in while it is empty and needed (typing starts at
+        once), else on its primary button (Enter goes on)."""
+        if self.query_one("#steps", TabbedContent).active != step_id:
+            return  # moved on since: focus inside another step would pull the tabs back to it
+        needed = TYPE_FIRST.get(step_id)
+        if needed and not step.query_one(needed, Input).value.strip():
+            step.query_one(needed, Input).focus()
+            return
+        buttons = [b for b in step.query(Button) if b.display and b.variant in ("primary", "success")]
+        if buttons:
+            buttons[0].focus()
+
+    # --- the command palette ------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's own commands, then every key of the screen the palette was opened on (the
+        wizard's Next, Back, Demo; the monitor's Stop, Detach...), and Export."""
+        yield from super().get_system_commands(screen)
+        listed = {"quit", "command_palette"}  # Textual lists Quit and the palette itself
+        for key, active in screen.active_bindings.items():
+            binding = active.binding
+            if not active.enabled or not binding.description or binding.system or binding.action in listed:
+                continue
+            listed.add(binding.action)
+            yield SystemCommand(binding.description, f"{binding.description} (key: {self.get_key_display(binding)})",
+                                partial(self.run_action, binding.action, active.node))
+        if self.monitor_dir is None:
+            yield SystemCommand("Export", "Write the run bundle (step 5, Export)", self.action_export)
+
+    def action_export(self) -> None:
+        self.go_to("review")  # the dataset gate may stop on the dataset step instead
+        if self.query_one("#steps", TabbedContent).active == "review":
+            self.query_one("#review-step").export()
 
     # --- the demo ------------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class DatasetStep(Step):
         yield Button("Next: plan", variant="primary", id="dataset-next")
 
     def on_mount(self) -> None:
+        self.problem_rows: dict = {}  # table row key -> (file, problem)
         self.query_one("#drop-errors").display = False
         if self.state.datasets:
             self.query_one("#dataset-input", Input).value = " ".join(self.state.datasets)
@@ -106,16 +107,24 @@ class DatasetStep(Step):
                 table.add_row(Text(f.path.name), str(p.line or ""), Text(p.field), p.severity, Text(p.message), key=key)
         self.query_one("#drop-errors").display = bool(errors)
 
+    @on(DataTable.RowHighlighted, "#dataset-problems")
     @on(DataTable.RowSelected, "#dataset-problems")
-    def open_row(self, event: DataTable.RowSelected) -> None:
-        """Enter on a problem shows that row of the file, with the whole message."""
-        path, problem = self.problem_rows[str(event.row_key.value)]
+    def open_row(self, event: DataTable.RowHighlighted | DataTable.RowSelected) -> None:
+        """The problem under the cursor (moved, clicked or Enter) is shown below the table whole:
+        the table's message column is cut to the terminal's width."""
+        key = str(event.row_key.value)
+        if key not in self.problem_rows:
+            return
+        path, problem = self.problem_rows[key]
         text = Text(f"{path}:{problem.line or '?'} {problem.field or '(row)'}: {problem.message}\n", style="bold")
         if problem.line:
             with open(path, encoding="utf-8", errors="replace") as f:
                 row = next((line for n, line in enumerate(f, start=1) if n == problem.line), "")
             text.append(row[:2000].rstrip("\n") or "(empty line)")
-        self.query_one("#problem-row", Static).update(text)
+        shown = self.query_one("#problem-row", Static)
+        shown.update(text)
+        if isinstance(event, DataTable.RowSelected):
+            shown.scroll_visible()
 
     @on(Checkbox.Changed, "#drop-errors")
     def drop_changed(self, event: Checkbox.Changed) -> None:
