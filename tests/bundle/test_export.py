@@ -103,3 +103,25 @@ def test_export_for_this_machine_uses_the_environment_llamafactory_is_in(tmp_pat
         assert env == f"venv:{BIN.parent}" and f"VENV={BIN.parent}" in script
     profile_env, profile_said = default_env("rtx3060-12g")
     assert profile_env is None and "rtx3060-12g machine" in profile_said
+
+
+def test_export_from_plan_json_passes_the_same_gate(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    shutil.copy(CLEAN / "train.jsonl", data)
+    assert export(*PROFILE, "--dataset", data, "--name", "first", cwd=tmp_path).returncode == 0
+    with open(data, "a", encoding="utf-8") as f:
+        f.write('{"instruction": "broken row", "output": \n')  # the file changed since plan.json was written
+    plan_json = tmp_path / "runs" / "first" / "plan.json"
+    refused = export("--from", plan_json, "--name", "second", cwd=tmp_path)
+    assert refused.returncode == 1 and "the dataset has 1 error" in refused.stderr
+    assert not (tmp_path / "runs" / "second").exists()
+    done = export("--from", plan_json, "--name", "second", "--drop-errors", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    copy = tmp_path / "runs" / "second" / "data" / "mine.jsonl"
+    assert json.loads((tmp_path / "runs" / "second" / "dataset_info.json").read_text())["mine"]["file_name"] == str(copy)
+
+
+def test_plan_warns_about_a_dataset_with_errors(tmp_path):
+    done = subprocess.run([str(BIN / "sft-tui"), "plan", *PROFILE, "--dataset", BROKEN], capture_output=True,
+                          text=True, timeout=120)
+    assert "warning: the dataset has 1 error" in done.stdout and "--drop-errors" in done.stdout

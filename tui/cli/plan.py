@@ -87,11 +87,16 @@ def make_plan_from_args(args):
 
 
 def cmd_plan(args) -> int:
-    result, request, _ = make_plan_from_args(args)
+    from tui.datasets.gate import dataset_refusal
+
+    result, request, report = make_plan_from_args(args)
     if args.json:
         print_json(result.to_json())
     else:
         print_plan(result, request)
+        refusal = dataset_refusal(report, drop_errors=False) if report is not None else None
+        if refusal:  # planning goes on; `export` refuses until the rows are fixed or dropped
+            print(f"warning: {refusal}")
     return EXIT_OK if result.fits else EXIT_PROBLEMS
 
 
@@ -110,6 +115,7 @@ def cmd_export(args) -> int:
     )
     from tui.bundle.write import register_into, write_bundle
     from tui.datasets.gate import dataset_refusal
+    from tui.datasets.validate import validate_paths
 
     out = Path(args.out) if args.out else None
     chosen_env = None
@@ -117,6 +123,14 @@ def cmd_export(args) -> int:
     try:
         if args.from_plan:
             spec = relocated(load_spec(Path(args.from_plan)), out, args.name)
+            # The files plan.json registers may have changed since: they pass the same gate.
+            report = validate_paths([Path(e["file_name"]) for e in spec["datasets"]["entries"].values()])
+            refusal = dataset_refusal(report, args.drop_errors)
+            if refusal:
+                print(f"sft-tui: {refusal}", file=sys.stderr)
+                return EXIT_PROBLEMS
+            if args.drop_errors and report.has_errors:
+                spec, cleaned = with_cleaned_copies(spec, report)
             fits = spec["plan"]["estimate"]["fits"]
         else:
             result, request, report = make_plan_from_args(args)
