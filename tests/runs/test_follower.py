@@ -154,3 +154,26 @@ def test_a_previous_runs_trainer_log_is_not_read_before_training_starts(tmp_path
         f.write(BANNER)
     events = follower.poll()
     assert [(e.kind, e.data.get("loss")) for e in events if e.kind != "line"] == [("started", None), ("metrics", 5.0)]
+
+
+def test_the_eta_after_resume_comes_from_the_steps_since_the_resume(tmp_path):
+    """A real run of the tiny model stopped at step 29 and resumed from checkpoint-20 (40 steps):
+    trainer_log.jsonl holds the first run's rows, then the resumed run's, whose elapsed_time starts
+    again at the resume. At step 30 LLaMA-Factory says 0:00:01 left: 3 s since the resume divided by
+    all 30 steps. 10 steps took those 3 s, so the 10 steps left take 3 s."""
+    recorded = LOGS / "resumed"
+    run_dir, output_dir = tmp_path / "run", tmp_path / "saves"
+    run_dir.mkdir()
+    output_dir.mkdir()
+    rows = (recorded / "trainer_log.jsonl").read_text().splitlines()
+    until_step_30 = rows[:rows.index(next(r for r in rows if '"current_steps": 30,' in r)) + 1]
+    (output_dir / "trainer_log.jsonl").write_text("\n".join(until_step_30) + "\n")
+    assert json.loads(until_step_30[-1])["remaining_time"] == "0:00:01"
+    log = (recorded / "train.log").read_text()
+    banner_end = log[:log.index("| 31/40")]  # still training, at step 30
+    (run_dir / "train.log").write_text(banner_end)
+    follower = Follower(run_dir, output_dir)
+    events = follower.poll()
+    assert follower.resumed_at == 20 and follower.step == 30
+    assert follower.eta == pytest.approx(3.0)
+    assert [e.data["remaining"] for e in events if e.kind == "metrics"][-1] == pytest.approx(3.0)

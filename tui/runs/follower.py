@@ -59,6 +59,11 @@ NUM_EPOCHS = re.compile(r"Num Epochs\s*=\s*([\d,.]+)")
 CHECKPOINT = re.compile(r"Saving model checkpoint to (\S+)")
 
 
+# Where a --resume began: the Trainer's banner (transformers 5, then 4), or run_sft.sh's first line.
+RESUMED_AT = re.compile(r"(?:Resuming training from checkpoint with epoch \S+ and global step|Continuing training "
+                        r"from global step|^Resuming from \S*checkpoint-)\s*(\d+)")
+
+
 METRIC_DICT = re.compile(r"^\s*(\{'(?:loss|eval_loss|train_runtime)'.*\})\s*$")
 
 
@@ -114,6 +119,24 @@ DROPPED = re.compile(r"Dropped invalid example: (.*)")
 
 # A line without any of these cannot be an exception, an OOM or a data error.
 FAILURE_WORDS = ("Error", "Exception", "Interrupt", "Exit", "memory", "dataset", "samples", "not found", "Cannot open")
+
+
+def remaining_after(step: int, total: int | None, elapsed: float | None, remaining: float | None,
+                    resumed_at: int | None) -> float | None:
+    """The time left. After --resume, LLaMA-Factory's remaining_time (and tqdm's) divide the time
+    since the resume by every step, those before it included, as if they had cost nothing: at step
+    2330/10000 it says 0:00:17 with minutes left. The steps since the resume set the rate."""
+    if resumed_at is None or not elapsed or not total or step <= resumed_at:
+        return remaining
+    return (total - step) * elapsed / (step - resumed_at)
+
+
+def resumed_at_in(lines) -> int | None:
+    """The step a --resume began at, from the log's lines (run_sft.sh's first, or the Trainer's banner)."""
+    for line in lines:
+        if match := RESUMED_AT.search(line):
+            return int(match.group(1))
+    return None
 
 
 def data_error_sentence(line: str) -> str | None:
@@ -177,6 +200,7 @@ class Follower:
         self.last_metrics: dict = {}
         self.eta: float | None = None
         self.elapsed: float | None = None
+        self.resumed_at: int | None = None  # the step a --resume began at: the clocks start there
         self.final_metrics: dict = {}
         self._metrics_block: str | None = None
         self.recent: deque[str] = deque(maxlen=200)
@@ -209,10 +233,12 @@ class Follower:
         rows = self.jsonl.read_lines() if read_jsonl else []
         if self.jsonl is not None and self.jsonl.truncated:
             self.step = 0
-        if rows:  # grad_norm is only on the console: harvest it before the rows need it
+        if rows:  # grad_norm and the resume step are only on the console: harvest them before the rows need them
             for line in lines:
                 if line.startswith("{'") and "grad_norm" in line:
                     self._console_metrics(line.strip())
+                elif "esum" in line or "Continuing" in line:
+                    self._resume_line(line)
         for row in rows:
             events.extend(self._jsonl_row(row))
         for line in lines:
@@ -250,6 +276,8 @@ class Follower:
             self._metrics_block = match.group(1)
         elif line.lstrip().startswith("{'") and (match := METRIC_DICT.match(line)):
             events.extend(self._console_metrics(match.group(1)))
+        elif "esum" in line or "Continuing" in line:
+            self._resume_line(line)
         elif "Dropped invalid" in line and (match := DROPPED.search(line)):
             self.dropped_rows += 1
             if self.dropped_rows == 1:
@@ -275,6 +303,10 @@ class Follower:
         elif match := NUM_EPOCHS.search(line):
             self.epochs = _number(match.group(1).replace(",", ""))
         return []
+
+    def _resume_line(self, line: str) -> None:
+        if match := RESUMED_AT.search(line):
+            self.resumed_at = int(match.group(1))
 
     def _failure_signs(self, line: str) -> list[Event]:
         if line.startswith((" ", "\t")):
@@ -307,7 +339,7 @@ class Follower:
         if step <= self.step:
             return []
         self.step = step
-        self.elapsed, self.eta = elapsed, remaining
+        self.elapsed, self.eta = elapsed, remaining_after(step, self.total_steps, elapsed, remaining, self.resumed_at)
         return [Event("progress", self._position(), f"step {step}/{self.total_steps or '?'}"
                       + (f" ETA {format_duration(remaining)}" if remaining is not None else ""))]
 

@@ -230,15 +230,31 @@ def find_runs(runs_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
 
 
+def resumed_at_of(run_dir: Path) -> int | None:
+    """The checkpoint step this run resumed from: run_sft.sh says so on train.log's first line."""
+    from tui.runs.follower import resumed_at_in
+
+    try:
+        with open(run_dir / "train.log", encoding="utf-8", errors="replace") as log:
+            return resumed_at_in([log.readline() for _ in range(3)])
+    except OSError:
+        return None
+
+
 def run_summary(run_dir: Path) -> dict:
     """One row of `sft-tui status`: the status plus where training got to (trainer_log.jsonl)."""
+    from tui.runs.follower import remaining_after
     from tui.runs.logfiles import duration_seconds, read_trainer_log
 
     status = run_status(run_dir)
     rows = read_trainer_log(Path(status.output_dir)) if status.output_dir else []
     last = rows[-1] if rows else {}
     losses = [r["loss"] for r in rows if r.get("loss") is not None]
-    eta = duration_seconds(str(last.get("remaining_time", ""))) if status.status == "running" else None
+    eta = None
+    if status.status == "running" and last.get("current_steps"):
+        eta = remaining_after(int(last["current_steps"]), last.get("total_steps"),
+                              duration_seconds(str(last.get("elapsed_time", ""))),
+                              duration_seconds(str(last.get("remaining_time", ""))), resumed_at_of(Path(run_dir)))
     return status.to_json() | {"name": Path(run_dir).name, "step": last.get("current_steps"),
                                "total_steps": last.get("total_steps"), "loss": losses[-1] if losses else None,
                                "eta_s": eta}
