@@ -8,11 +8,11 @@ recorded run directories.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.runs.recorded import recorded_run
 from tui.app.main import SftTuiApp
 from tui.app.wizard.state import WizardState
 from tui.hardware.device import Detection, Device
@@ -94,23 +94,6 @@ def test_plan_that_does_not_fit(snap_compare, size):
 def test_dataset_with_errors(snap_compare, size):
     run_before = at_step("dataset", dataset="tests/data/s2-broken/train.jsonl")
     assert snap_compare(SftTuiApp(state=wizard_state()), terminal_size=size, run_before=run_before)
-
-
-def recorded_run(tmp_path: Path, name: str) -> Path:
-    """A copy of tests/data/runs/<name> in tmp_path: the finished run's bundle files, with <name>'s own
-    log, exit code and pid files over them, and its saves (trainer_log.jsonl) where plan.json puts the
-    output directory. The recorded files say @ROOT@ for the directory they were recorded in; the copy
-    says tmp_path, so the same curve is drawn on any machine."""
-    recorded = REPO / "tests" / "data" / "runs"
-    run_dir = tmp_path / "runs" / name
-    shutil.copytree(recorded / "finished", run_dir)
-    shutil.copytree(recorded / name, run_dir, dirs_exist_ok=True)
-    if (recorded / "saves" / name).is_dir():
-        shutil.copytree(recorded / "saves" / name, tmp_path / "saves" / "tiny-lora")
-    for path in [*run_dir.iterdir(), *(tmp_path / "saves").rglob("*")]:
-        if path.is_file():
-            path.write_text(path.read_text(encoding="utf-8").replace("@ROOT@", str(tmp_path)), encoding="utf-8")
-    return run_dir
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

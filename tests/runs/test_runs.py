@@ -127,7 +127,7 @@ def test_killing_the_monitor_never_stops_training(tiny_model_dir, tmp_path):
     assert run_status(run_dir).status == "running"
     again = sft_tui("monitor", run_dir, "--plain")  # following again picks up and sees the end
     assert again.returncode == 0, again.stdout[-2000:]
-    assert again.stdout.splitlines()[-1].startswith("finished: finished: 240/240 steps")
+    assert again.stdout.splitlines()[-1].startswith("finished: 240/240 steps")
     assert run_status(run_dir).status == "finished"
 
 

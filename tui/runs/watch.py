@@ -45,7 +45,7 @@ class RunWatcher:
         f = self.follower
         if status.status == "finished":
             return Event("finished", {"exit_code": 0, **f.final_metrics, "output_dir": status.output_dir},
-                         f"finished: {f.step}/{f.total_steps or f.step} steps"
+                         f"{f.step}/{f.total_steps or f.step} steps"
                          + (f", train_loss {f.final_metrics['train_loss']}" if "train_loss" in f.final_metrics else "")
                          + f"; adapter and checkpoints in {status.output_dir}")
         if status.status == "failed" and status.exit_reason:  # run_sft.sh gave up before training
