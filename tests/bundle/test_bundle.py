@@ -340,3 +340,33 @@ def test_check_uses_the_run_s_own_training_environment(golden_specs, tmp_path):
     done = subprocess.run([str(BIN / "sft-tui"), "check", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "used").exists()
+
+
+@pytest.mark.llamafactory
+def test_check_reports_a_setting_whose_package_is_missing(golden_specs, tmp_path):
+    """Liger, 8-bit AdamW and 4-bit weights need packages LLaMA-Factory imports only when it loads
+    the model: check finds them missing (this test environment has none of them). A bundle planned
+    for this machine fails; one planned for another machine gets a note."""
+    spec = json.loads(json.dumps(golden_specs["S2"]))
+    spec["paths"]["run_dir"] = str(tmp_path / "run")
+    spec["hardware"]["name"] = "detected"
+    spec["plan"]["settings"] |= {"enable_liger_kernel": True, "optim": "adamw_8bit"}
+    write_bundle(spec)
+    done = subprocess.run([str(BIN / "sft-tui"), "check", str(tmp_path / "run"), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    result = json.loads(done.stdout)
+    assert done.returncode == 1
+    messages = {(p["key"], p["message"]) for p in result["problems"]}
+    assert ("enable_liger_kernel", "needs liger-kernel, which this training environment does not have "
+            "(pip install liger-kernel)") in messages
+    assert ("optim", "needs bitsandbytes, which this training environment does not have (pip install bitsandbytes)") in messages
+    plan_json = tmp_path / "run" / "plan.json"
+    other = json.loads(plan_json.read_text())
+    other["hardware"]["name"] = "rtx4080-16g"
+    plan_json.write_text(json.dumps(other))
+    done = subprocess.run([str(BIN / "sft-tui"), "check", str(tmp_path / "run"), "--json"],
+                          capture_output=True, text=True, timeout=300)
+    result = json.loads(done.stdout)
+    assert done.returncode == 0 and result["ok"]
+    assert any(n.startswith("enable_liger_kernel: needs liger-kernel") and n.endswith("install it on the machine the run is for")
+               for n in result["notes"])

@@ -88,4 +88,24 @@ def check_run(run_dir: Path, python: str | None = None) -> CheckResult:
         if "No module named 'llamafactory'" in done.stderr:
             tail = "llamafactory is not installed in it: pip install 'llamafactory==0.9.5'"
         raise CheckError(f"the check could not run in the training environment: {tail}") from None
-    return CheckResult(result["problems"], result["notes"])
+    problems, notes = result["problems"], result["notes"]
+    # A missing package fails the run where it is planned to run; a bundle planned for another
+    # machine is checked with the environment here, which may simply not have it.
+    here = _planned_here(run_dir)
+    for missing in result.get("missing_packages", []):
+        sentence = f"needs {missing['package']}, which this training environment does not have (pip install {missing['package']})"
+        if here:
+            problems.append({"file": "train.yaml", "key": missing["key"], "message": sentence})
+        else:
+            notes.append(f"{missing['key']}: {sentence}; install it on the machine the run is for")
+    return CheckResult(problems, notes)
+
+
+def _planned_here(run_dir: Path) -> bool:
+    """Whether plan.json says the run was planned for this machine (detected hardware)."""
+    from tui.bundle.spec import BundleError, load_spec
+
+    try:
+        return load_spec(run_dir / "plan.json")["hardware"]["name"] == "detected"
+    except (BundleError, KeyError):
+        return True  # a directory sft-tui did not write: assume it is for here

@@ -21,6 +21,32 @@ import sys
 from pathlib import Path
 
 PRECISION_KEYS = ("bf16", "fp16", "pure_bf16")
+# Settings that need a package LLaMA-Factory imports only when it loads the model, so its parser
+# cannot tell: (import name, pip name) for each, found here with find_spec (nothing imported).
+NEEDS_PACKAGE = {
+    "enable_liger_kernel": ("liger_kernel", "liger-kernel"),
+    "use_unsloth": ("unsloth", "unsloth"),
+    "use_unsloth_gc": ("unsloth", "unsloth"),
+    "use_galore": ("galore_torch", "galore-torch"),
+    "use_apollo": ("apollo_torch", "apollo-torch"),
+    "use_badam": ("badam", "badam"),
+}
+BNB_OPTIMIZERS = ("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit",
+                  "paged_lion_8bit", "paged_lion_32bit")
+
+
+def missing_packages(config: dict) -> list[dict]:
+    """[{key, package}] for each setting whose package is not importable here."""
+    import importlib.util
+
+    needs = {key: pkg for key, pkg in NEEDS_PACKAGE.items() if config.get(key)}
+    if config.get("quantization_bit") and config.get("quantization_method", "bnb") == "bnb":
+        needs["quantization_bit"] = ("bitsandbytes", "bitsandbytes")
+    if config.get("optim") in BNB_OPTIMIZERS:
+        needs["optim"] = ("bitsandbytes", "bitsandbytes")
+    if config.get("flash_attn") == "fa2":
+        needs["flash_attn"] = ("flash_attn", "flash-attn")
+    return [{"key": key, "package": pip} for key, (module, pip) in needs.items() if importlib.util.find_spec(module) is None]
 
 
 def main(run_dir: Path) -> dict:
@@ -40,6 +66,9 @@ def main(run_dir: Path) -> dict:
     import torch
 
     config = dict(config)
+    missing = missing_packages(config)  # before the parse below leaves bad keys out
+    for item in missing:  # LLaMA-Factory's parser would stop at the first with a bare PackageNotFoundError
+        config.pop(item["key"], None)
     gpu_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     for key in PRECISION_KEYS:
         if key in config and not isinstance(config[key], bool):
@@ -117,7 +146,7 @@ def main(run_dir: Path) -> dict:
                 file_name = info[name].get("file_name")
                 if file_name and not (dataset_dir / file_name).exists():
                     problem("dataset_info.json", name, f"file {file_name} not found")
-    return {"problems": problems, "notes": notes}
+    return {"problems": problems, "notes": notes, "missing_packages": missing}
 
 
 if __name__ == "__main__":
