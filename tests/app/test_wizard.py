@@ -367,3 +367,22 @@ async def test_the_command_palette_holds_the_app_s_own_actions():
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.query_one("#steps").active == "model", command
+
+
+async def test_the_review_s_environment_follows_the_hardware_as_export_s_does():
+    from tui.bundle.environment import default_env
+
+    app = gated_app(env="")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await type_dataset(app, pilot, str(REPO / "tests" / "data" / "s2"))
+        app.go_to("review")
+        await settle(app, pilot)
+        assert app.query_one("#train-env", Input).value == (default_env("detected")[0] or "")
+        app.state.hardware = "rtx3060-12g"  # planning for another machine: its PATH, not this venv
+        app.go_to("review")
+        await settle(app, pilot)
+        app.go_to("dataset")
+        await settle(app, pilot)
+        app.go_to("review")
+        await settle(app, pilot)
+        assert app.query_one("#train-env", Input).value == ""

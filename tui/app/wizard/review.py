@@ -45,12 +45,21 @@ class ReviewStep(Step):
         yield Static("", id="review-preview")
 
     def on_mount(self) -> None:
+        self.default_env: str | None = None  # the environment filled in for the user, while they keep it
+        self.query_one("#train-env", Input).value = self.state.env or self.fill_default_env()
+
+    def fill_default_env(self) -> str:
+        """The same default `sft-tui export` takes for the hardware chosen (tui.bundle.environment);
+        empty means llamafactory-cli on PATH."""
         from tui.bundle.environment import default_env
 
-        # The same default `sft-tui export` takes; empty means llamafactory-cli on PATH.
-        self.query_one("#train-env", Input).value = self.state.env or default_env(self.state.hardware)[0] or ""
+        self.default_env = default_env(self.state.hardware)[0] or ""
+        return self.default_env
 
     def shown(self) -> None:
+        box = self.query_one("#train-env", Input)
+        if self.default_env is not None and box.value == self.default_env:  # the hardware may have changed since
+            box.value = self.fill_default_env()
         self.preview()
 
     def spec(self) -> dict:
