@@ -131,3 +131,18 @@ def test_packages_are_probed_once_in_the_training_python_and_cached(tmp_path, mo
     monkeypatch.setattr("subprocess.run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("probed again")))
     assert installed_packages(__import__("pathlib").Path(sys.executable)) == found
     assert installed_packages(tmp_path / "no-python") is None
+
+
+def test_moe_activations_count_the_experts_a_token_is_routed_to():
+    """Qwen3-30B-A3B: 128 experts of width 768, 8 per token; the dense-MLP width in its config
+    (6144) is not what a token's activations hold."""
+    from tui.plan.memory import mlp_elements_per_token
+
+    moe = resolve_model("qwen3-30b-a3b", PROFILES).architecture
+    assert moe.is_moe and moe.experts_per_token == 8
+    k, width = 8, moe.expert_intermediate_size
+    assert mlp_elements_per_token(moe) == 4 * k * width + k * moe.hidden_size + 2 * moe.num_experts
+    dense = mlp_elements_per_token(ARCH)
+    assert dense == 4 * ARCH.intermediate_size
+    weights = estimate(TrainingShape(arch=moe)).breakdown["weights"]
+    assert weights == pytest.approx(moe.param_count() * 2 / GIB)  # every expert's weights are held

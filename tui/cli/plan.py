@@ -91,7 +91,7 @@ def cmd_plan(args) -> int:
 
     result, request, report = make_plan_from_args(args)
     if args.json:
-        print_json(result.to_json())
+        print_json(result.to_json() | {"model": request.model.to_json()})  # id, source, params, active_params, template
     else:
         print_plan(result, request)
         refusal = dataset_refusal(report, drop_errors=False) if report is not None else None

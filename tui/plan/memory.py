@@ -205,10 +205,24 @@ def trainable_bytes(shape: TrainingShape, n_trainable: int) -> tuple[float, floa
     return n_trainable * w_bytes, n_trainable * g_bytes, n_trainable * state
 
 
+def mlp_elements_per_token(arch: Architecture) -> float:
+    """What a layer's MLP keeps for backward per token, averaged over the layers: gate, up, the
+    activation and gate*up of its width (4 x intermediate). A mixture-of-experts layer runs a
+    token through `experts_per_token` experts (and the shared ones), copies the token's hidden
+    state to each, and keeps the router's logits over every expert (fp32: two elements each)."""
+    if not arch.is_moe:
+        return 4 * arch.intermediate_size
+    k = arch.experts_per_token or 1
+    shared = (arch.shared_expert_intermediate_size or 0) + arch.expert_intermediate_size * (arch.n_shared_experts or 0)
+    moe = 4 * (k * arch.expert_intermediate_size + shared) + k * arch.hidden_size + 2 * arch.num_experts
+    sparse = arch.sparse_layers
+    return ((arch.num_hidden_layers - sparse) * 4 * arch.intermediate_size + sparse * moe) / arch.num_hidden_layers
+
+
 def activation_elements_per_token(shape: TrainingShape) -> tuple[float, float]:
     """(elements a layer keeps for backward per token, elements its input costs per token)."""
     arch = shape.arch
-    h, inter = arch.hidden_size, arch.intermediate_size
+    h = arch.hidden_size
     q_out = arch.num_attention_heads * arch.head_size
     kv_out = arch.num_key_value_heads * arch.head_size
     layer = (
@@ -216,7 +230,7 @@ def activation_elements_per_token(shape: TrainingShape) -> tuple[float, float]:
         + q_out + 2 * kv_out  # q, k, v projections
         + q_out  # attention output (flash/sdpa also keep a small fp32 logsumexp)
         + 2 * h  # residual and MLP RMSNorm output
-        + (3 if shape.liger else 4) * inter  # gate, up, activation, gate*up (Liger's SwiGLU recomputes the activation)
+        + mlp_elements_per_token(arch) * (0.75 if shape.liger else 1)  # Liger's SwiGLU recomputes the activation
     )
     if shape.finetuning_type == "lora" and shape.lora_dropout > 0:
         # PEFT applies dropout to each adapted layer's input: one copy per targeted module.
