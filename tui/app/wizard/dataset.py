@@ -37,7 +37,7 @@ class DatasetStep(Step):
         problems.add_columns("file", "line", "field", "severity", "message")
         yield problems
         yield Static("", id="problem-row", classes="note")
-        yield Checkbox("Drop the rows with errors (a cleaned copy is written beside the bundle)", id="drop-errors")
+        yield Checkbox("Drop the rows with errors (a cleaned copy goes in the run's data/)", id="drop-errors")
         yield Button("Next: plan", variant="primary", id="dataset-next")
 
     def on_mount(self) -> None:
