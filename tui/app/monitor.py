@@ -272,6 +272,11 @@ class RunMonitor(Vertical):
             output_dir = event.data.get("output_dir")
             text = event.text.replace(output_dir, str(shown_path(output_dir))) if output_dir else event.text
             self.notify(text, title="Training finished", timeout=10)
+            if event.data.get("warning"):  # finished, but the loss went NaN: say so where it stays
+                self.query_one("#diagnosis-text", Static).update(
+                    Content.from_markup("[b yellow]warning[/b yellow]: $text", text=event.data["warning"]))
+                self.query_one("#retry").display = False
+                self.query_one("#diagnosis").display = True
             self.show_after_training()
             return
         if event.kind in ("failed", "vanished"):

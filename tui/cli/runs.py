@@ -72,6 +72,8 @@ def cmd_status(args) -> int:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + str(row[-1]))
         if summary and summary["status"] in ("failed", "vanished") and summary["detail"]:
             print(f"  {summary['status']}: {summary['detail']}")
+        if summary and summary.get("warning"):
+            print(f"  warning: {summary['warning']}")
     return EXIT_OK
 
 

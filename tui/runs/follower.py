@@ -20,9 +20,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from tui.runs.logfiles import TRAINER_LOG, LogTail, duration_seconds, format_duration
+from tui.runs.logfiles import TRAINER_LOG, LogTail, duration_seconds, format_duration, is_nan, parse_row
 
 CONTEXT_LINES = 12  # lines kept before an exception for the failure event
 
@@ -121,6 +119,12 @@ DROPPED = re.compile(r"Dropped invalid example: (.*)")
 FAILURE_WORDS = ("Error", "Exception", "Interrupt", "Exit", "memory", "dataset", "samples", "not found", "Cannot open")
 
 
+def nan_loss_warning(step: int | None) -> str:
+    return (f"the loss was NaN from step {step} on, so the model learned nothing after it (likely fp16 overflow, "
+            "or a learning rate too high): train again with a lower learning_rate (--set learning_rate=...), or "
+            "with bf16 instead of fp16 on a GPU that has it")
+
+
 def remaining_after(step: int, total: int | None, elapsed: float | None, remaining: float | None,
                     resumed_at: int | None) -> float | None:
     """The time left. After --resume, LLaMA-Factory's remaining_time (and tqdm's) divide the time
@@ -201,6 +205,7 @@ class Follower:
         self.eta: float | None = None
         self.elapsed: float | None = None
         self.resumed_at: int | None = None  # the step a --resume began at: the clocks start there
+        self.nan_step: int | None = None  # the first step whose loss or gradient norm was NaN
         self.final_metrics: dict = {}
         self._metrics_block: str | None = None
         self.recent: deque[str] = deque(maxlen=200)
@@ -367,10 +372,7 @@ class Follower:
         return [self._metrics_event({k: v for k, v in metrics.items() if v is not None})]
 
     def _jsonl_row(self, text: str) -> list[Event]:
-        try:
-            row = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            return []
+        row = parse_row(text)
         if not isinstance(row, dict):
             return []
         events = []
@@ -395,6 +397,10 @@ class Follower:
         return events
 
     def _metrics_event(self, metrics: dict) -> Event:
+        # with logging_nan_inf_filter (transformers' default) a NaN loss is logged as the last good
+        # value or 0, and only the gradient norm shows NaN
+        if self.nan_step is None and (is_nan(metrics.get("loss")) or is_nan(metrics.get("grad_norm"))):
+            self.nan_step = metrics.get("current_steps") or self.step
         if "loss" in metrics:
             self.last_metrics["loss"] = metrics["loss"]
         if "lr" in metrics:

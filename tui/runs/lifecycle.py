@@ -125,6 +125,32 @@ def final_metrics_logged(run_dir: Path, output_dir: Path | None) -> bool:
     return any("***** train metrics *****" in line for line in lines)
 
 
+def reached_last_step(output_dir: Path | None) -> bool:
+    """trainer_log.jsonl's last row is the last step (NaN losses included: they are rows too)."""
+    from tui.runs.logfiles import read_trainer_log
+
+    rows = read_trainer_log(output_dir) if output_dir else []
+    last = rows[-1] if rows else {}
+    return bool(last.get("total_steps")) and (last.get("current_steps") or 0) >= last["total_steps"]
+
+
+def nan_loss_step(run_dir: Path, rows: list[dict]) -> int | None:
+    """The first step whose loss was NaN (trainer_log.jsonl), else the console's NaN gradient norm
+    (transformers logs a NaN loss as the last good value unless logging_nan_inf_filter is off)."""
+    from tui.runs.logfiles import is_nan, last_lines
+
+    step = next((r.get("current_steps") for r in rows if is_nan(r.get("loss"))), None)
+    if step is not None:
+        return step
+    try:
+        lines = last_lines(Path(run_dir) / "train.log", 2000)
+    except OSError:
+        return None
+    if not any("'grad_norm': 'nan'" in line or "'loss': 'nan'" in line for line in lines):
+        return None
+    return next((r.get("current_steps") for r in rows if r.get("loss") == 0), None) or 0
+
+
 def run_status(run_dir: Path, output_dir: Path | None = None) -> RunStatus:
     """The run's status, read afresh. `output_dir`: train.yaml's, when the caller has read it
     already (a watcher asks twice a second, and a running run's train.yaml does not change)."""
@@ -155,7 +181,7 @@ def run_status(run_dir: Path, output_dir: Path | None = None) -> RunStatus:
     if reason:
         return RunStatus(str(run_dir), "failed", pid, exit_code, out, started, reason, reason)
     if exit_code == 0:
-        if final_metrics_logged(run_dir, output_dir):
+        if final_metrics_logged(run_dir, output_dir) or reached_last_step(output_dir):
             return RunStatus(str(run_dir), "finished", pid, 0, out, started)
         return RunStatus(str(run_dir), "failed", pid, 0, out, started, "exit 0 but no final train metrics in the log")
     return RunStatus(str(run_dir), "failed", pid, exit_code, out, started, f"exit code {exit_code}")
@@ -255,6 +281,11 @@ def run_summary(run_dir: Path) -> dict:
         eta = remaining_after(int(last["current_steps"]), last.get("total_steps"),
                               duration_seconds(str(last.get("elapsed_time", ""))),
                               duration_seconds(str(last.get("remaining_time", ""))), resumed_at_of(Path(run_dir)))
+    warning = None
+    if status.status in ("finished", "running", "stopped") and (nan_step := nan_loss_step(run_dir, rows)) is not None:
+        from tui.runs.follower import nan_loss_warning
+
+        warning = nan_loss_warning(nan_step or "?")
     return status.to_json() | {"name": Path(run_dir).name, "step": last.get("current_steps"),
                                "total_steps": last.get("total_steps"), "loss": losses[-1] if losses else None,
-                               "eta_s": eta}
+                               "eta_s": eta, "warning": warning}

@@ -3,6 +3,8 @@ lines, trainer_log.jsonl, and the durations LLaMA-Factory writes ("0:01:02")."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 from pathlib import Path
@@ -92,16 +94,31 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"
 
 
+def parse_row(line: str | bytes):
+    """One trainer_log.jsonl row, or None for a line being written. Python's json.dumps writes a
+    NaN loss as `NaN`, which is not JSON: orjson refuses it, the json module reads it."""
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:
+        if "NaN" not in (line if isinstance(line, str) else line.decode("utf-8", "replace")) and "Infinity" not in str(line):
+            return None
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def is_nan(value) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def read_trainer_log(output_dir: Path) -> list[dict]:
     """Every row of trainer_log.jsonl (for status tables and post-mortems); [] when absent."""
     rows = []
     try:
         with open(Path(output_dir) / TRAINER_LOG, "rb") as f:
             for line in f:
-                try:
-                    row = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue  # a line being written
+                row = parse_row(line)
                 if isinstance(row, dict):
                     rows.append(row)
     except OSError:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tui.runs.follower import Event, Follower
+from tui.runs.follower import Event, Follower, nan_loss_warning
 from tui.runs.lifecycle import ENDED, RunStatus, run_status
 from tui.runs.logfiles import format_duration, tail_offset
 
@@ -44,7 +44,8 @@ class RunWatcher:
     def end_event(self, status: RunStatus) -> Event:
         f = self.follower
         if status.status == "finished":
-            return Event("finished", {"exit_code": 0, **f.final_metrics, "output_dir": status.output_dir},
+            warning = {"warning": nan_loss_warning(f.nan_step)} if f.nan_step is not None else {}
+            return Event("finished", {"exit_code": 0, **f.final_metrics, "output_dir": status.output_dir, **warning},
                          f"{f.step}/{f.total_steps or f.step} steps"
                          + (f", train_loss {f.final_metrics['train_loss']}" if "train_loss" in f.final_metrics else "")
                          + f"; adapter and checkpoints in {status.output_dir}")
@@ -89,4 +90,6 @@ def plain_line(event: Event, gpus=None) -> str | None:
         for sample in gpus or []:
             parts.append(f"GPU{sample.index} {sample.memory_used_mib / 1024:.1f}/{sample.memory_total_mib / 1024:.0f} GiB")
         return "  ".join(parts)
+    if event.kind == "finished" and event.data.get("warning"):
+        return f"{event.kind}: {event.text}\n  warning: {event.data['warning']}"
     return f"{event.kind}: {event.text}"
