@@ -283,7 +283,7 @@ def run_summary(run_dir: Path) -> dict:
                               duration_seconds(str(last.get("remaining_time", ""))), resumed_at_of(Path(run_dir)))
     warning = None
     if status.status in ("finished", "running", "stopped") and (nan_step := nan_loss_step(run_dir, rows)) is not None:
-        from tui.runs.follower import nan_loss_warning
+        from tui.runs.diagnoses import nan_loss_warning
 
         warning = nan_loss_warning(nan_step or "?")
     return status.to_json() | {"name": Path(run_dir).name, "step": last.get("current_steps"),

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tui.runs.follower import Event, Follower, nan_loss_warning
+from tui.runs.diagnoses import nan_loss_warning
+from tui.runs.follower import Event, Follower
 from tui.runs.lifecycle import ENDED, RunStatus, run_status
 from tui.runs.logfiles import format_duration, tail_offset
 
