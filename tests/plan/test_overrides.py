@@ -148,3 +148,12 @@ def test_any_setting_is_a_plan_or_one_line_errors_and_nothing_runs(capsys, tmp_p
     else:
         assert "Plan:" in out
     assert not (tmp_path / "pwned").exists()
+
+
+def test_export_from_plan_json_refuses_plan_options_it_would_ignore(capsys, tmp_path):
+    assert run_cli(capsys, "export", *PLAN[1:], "--out", str(tmp_path), "--name", "a", "--dataset", dataset(tmp_path))[0] == 0
+    plan_json = tmp_path / "runs" / "a" / "plan.json"
+    code, _, err = run_cli(capsys, "export", "--from", str(plan_json), "--name", "b", "--set", "learning_rate=1e-4")
+    assert (code, err) == (2, "sft-tui: --from renders plan.json as it is, so --set would be ignored: "
+                              "plan again without --from, or edit plan.json\n")
+    assert not (tmp_path / "runs" / "b").exists()

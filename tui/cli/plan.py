@@ -122,6 +122,11 @@ def cmd_export(args) -> int:
     cleaned = []
     try:
         if args.from_plan:
+            given = [flag for flag, value in (("--set", args.set), ("--model", args.model), ("--dataset", args.dataset),
+                                              ("--recipe", args.recipe), ("--gpus", args.gpus)) if value]
+            if given:  # they would be ignored: plan.json is rendered as it is
+                raise UserError(f"--from renders plan.json as it is, so {', '.join(given)} would be ignored: "
+                                "plan again without --from, or edit plan.json")
             spec = relocated(load_spec(Path(args.from_plan)), out, args.name)
             # The files plan.json registers may have changed since: they pass the same gate.
             report = validate_paths([Path(e["file_name"]) for e in spec["datasets"]["entries"].values()])
