@@ -31,3 +31,18 @@ def test_validate_throughput_harness_runs_small():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "sft-tui validator, --jobs 1" in done.stdout and "json + jsonschema loop" in done.stdout
     assert "reported line 9001" in done.stdout and "right line" in done.stdout
+
+
+def test_memory_published_harness_prints_rows_and_the_summary():
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "memory_published.py"), "--rows", "S1,L1"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("S1 ") and "Qwen-7B" in line and "maxres" in line for line in lines)
+    assert any(line.startswith("L1 ") and "Llama-2-7B" in line for line in lines)
+    assert "Comparable to LLaMA-Factory (stack HF/HF-rc, one GPU): 2 points; median |error|" in done.stdout
+    whole = subprocess.run([sys.executable, str(REPO / "bench" / "memory_published.py")],
+                           capture_output=True, text=True, timeout=60)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    assert "safe side (estimate >= measured)" in whole.stdout and "Findings on the large errors" in whole.stdout
+    assert "Not expressed:" in whole.stdout and "Q4:" in whole.stdout
