@@ -338,7 +338,7 @@ SHORT_FINDING = {
     "Q7": "DeepSpeed ZeRO-2 on 1 GPU: 20 B/param at the step + overlap_comm buckets, not 16",
     **{rid: "gradients term over: the recipe is galore_layerwise (one grad at a time), no lever" for rid in ("L4", "L5b")},
     **{rid: "optimizer step under: foreach AdamW's state-sized temporary not counted" for rid in ("S9", "SW3")},
-    **{rid: "swift 1.x excess (variable-length maxres), see findings" for rid in ("S1", "S2", "S5", "S6", "S7", "S8a", "S8b")},
+    **{rid: "swift 1.x excess (variable-length maxres), see findings" for rid in ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8a", "S8b")},
 }
 
 
@@ -387,7 +387,7 @@ def findings(table: list[Row]) -> list[tuple[str, str]]:
             "parameter at once (2 B a parameter in bf16, 4 in fp32). For full fine-tuning the step, not the "
             "backward, is the peak; the estimate adds the states but not the temporary. With it: "
             f"{ifs}. (LoRA rows: the temporary is tiny. 8-bit AdamW (L1/L2) and adamw_torch_fused have none.)")))
-    swift = [rid for rid in ("S1", "S2", "S5", "S6", "S7", "S8a", "S8b") if rid in rows]
+    swift = [rid for rid in ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8a", "S8b") if rid in rows]
     if swift:
         parts = []
         if "S1" in rows and "Q1" in rows:
