@@ -150,10 +150,19 @@ def test_any_setting_is_a_plan_or_one_line_errors_and_nothing_runs(capsys, tmp_p
     assert not (tmp_path / "pwned").exists()
 
 
-def test_export_from_plan_json_refuses_plan_options_it_would_ignore(capsys, tmp_path):
-    assert run_cli(capsys, "export", *PLAN[1:], "--out", str(tmp_path), "--name", "a", "--dataset", dataset(tmp_path))[0] == 0
+def test_export_from_plan_json_with_set_plans_it_again(capsys, tmp_path):
+    """--from plan.json --set ...: the same model, files and your earlier settings, planned again
+    with the new ones, into a new run directory; options plan.json decides are refused."""
+    assert run_cli(capsys, "export", *PLAN[1:], "--out", str(tmp_path), "--name", "a", "--dataset", dataset(tmp_path),
+                   "--set", "seed=7")[0] == 0
     plan_json = tmp_path / "runs" / "a" / "plan.json"
     code, _, err = run_cli(capsys, "export", "--from", str(plan_json), "--name", "b", "--set", "learning_rate=1e-4")
-    assert (code, err) == (2, "sft-tui: --from renders plan.json as it is, so --set would be ignored: "
-                              "plan again without --from, or edit plan.json\n")
-    assert not (tmp_path / "runs" / "b").exists()
+    assert code == 0, err
+    train = yaml.safe_load((tmp_path / "runs" / "b" / "train.yaml").read_text())
+    assert (train["learning_rate"], train["seed"]) == (1e-4, 7)
+    code, _, err = run_cli(capsys, "export", "--from", str(plan_json), "--name", "c", "--set", "lora_rnak=8")
+    assert (code, err) == (2, "sft-tui: unknown setting 'lora_rnak': did you mean lora_rank?\n")
+    code, _, err = run_cli(capsys, "export", "--from", str(plan_json), "--name", "d", "--set", "seed=1", "--model", "qwen2.5-7b")
+    assert (code, err) == (2, "sft-tui: --from takes the model, dataset, recipe and GPUs from plan.json, so --model "
+                              "would be ignored: plan again without --from\n")
+    assert not (tmp_path / "runs" / "c").exists() and not (tmp_path / "runs" / "d").exists()

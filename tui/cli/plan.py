@@ -100,6 +100,27 @@ def cmd_plan(args) -> int:
     return EXIT_OK if result.fits else EXIT_PROBLEMS
 
 
+def replanned_spec(args, old: dict, out) -> dict:
+    """`export --from plan.json --set ...`: the old plan's hardware, model, files, recipe and
+    settings, planned again with the new --set values; a new run directory (--name, else a new id)."""
+    from pathlib import Path
+
+    from tui.bundle.replan import request_from_spec
+    from tui.bundle.spec import LaunchOptions, make_spec
+    from tui.plan.planner import plan
+    from tui.plan.requests import RequestError, parse_overrides
+
+    try:
+        request, report = request_from_spec(old, parse_overrides(args.set))
+        result = plan(request)
+    except (RequestError, ValueError) as err:
+        raise UserError(str(err)) from None
+    launch = {k: v for k, v in old["launch"].items() if k in LaunchOptions.__dataclass_fields__}
+    root = out or Path(old["paths"]["run_dir"]).parent.parent
+    return make_spec(result, request, report, LaunchOptions(**launch), root, args.name,
+                     hardware_name=old["hardware"]["name"])
+
+
 def cmd_export(args) -> int:
     import sys
     from pathlib import Path
@@ -121,12 +142,22 @@ def cmd_export(args) -> int:
     chosen_env = None
     cleaned = []
     try:
-        if args.from_plan:
-            given = [flag for flag, value in (("--set", args.set), ("--model", args.model), ("--dataset", args.dataset),
-                                              ("--recipe", args.recipe), ("--gpus", args.gpus)) if value]
-            if given:  # they would be ignored: plan.json is rendered as it is
-                raise UserError(f"--from renders plan.json as it is, so {', '.join(given)} would be ignored: "
-                                "plan again without --from, or edit plan.json")
+        given = [flag for flag, value in (("--model", args.model), ("--dataset", args.dataset), ("--recipe", args.recipe),
+                                          ("--gpus", args.gpus)) if value]
+        if args.from_plan and given:  # plan.json names them; changing them is a new plan
+            raise UserError(f"--from takes the model, dataset, recipe and GPUs from plan.json, so {', '.join(given)} "
+                            "would be ignored: plan again without --from")
+        if args.from_plan and args.set:  # plan.json planned again with your new settings on top
+            spec = replanned_spec(args, load_spec(Path(args.from_plan)), out)
+            report = validate_paths([Path(e["file_name"]) for e in spec["datasets"]["entries"].values()])
+            refusal = dataset_refusal(report, args.drop_errors)
+            if refusal:
+                print(f"sft-tui: {refusal}", file=sys.stderr)
+                return EXIT_PROBLEMS
+            if args.drop_errors and report.has_errors:
+                spec, cleaned = with_cleaned_copies(spec, report)
+            fits = spec["plan"]["estimate"]["fits"]
+        elif args.from_plan:
             spec = relocated(load_spec(Path(args.from_plan)), out, args.name)
             # The files plan.json registers may have changed since: they pass the same gate.
             report = validate_paths([Path(e["file_name"]) for e in spec["datasets"]["entries"].values()])

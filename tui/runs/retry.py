@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui.bundle.replan import earlier_choices, request_from_spec
 from tui.bundle.spec import BundleError, LaunchOptions, load_spec, make_spec
 from tui.bundle.write import write_bundle
 from tui.plan.fitting import oom_fix
 from tui.plan.planner import plan
-from tui.plan.requests import build_request
-
-NOT_OVERRIDES = ("model_name_or_path", "template")
 
 
 class RetryError(Exception):
@@ -31,21 +29,6 @@ class Retry:
     why: list[str]
     fits: bool
     per_device_gib: float
-
-
-def earlier_choices(spec: dict, kind: str) -> dict:
-    """The settings of the old plan whose reason is of this kind: `user` (your --set) or `retry`
-    (an earlier retry's fix), which the new plan keeps."""
-    plan_json = spec["plan"]
-    return {key: plan_json["settings"][key] for key, reason in plan_json["reasons"].items()
-            if reason["kind"] == kind and key in plan_json["settings"] and key not in NOT_OVERRIDES}
-
-
-def _model_argument(spec: dict) -> str:
-    """The model exactly as the old plan has it: its model_name_or_path (a hub id or a local
-    directory), never the profile's name, which would resolve to the profile's own id (a retry of
-    Qwen/Qwen2.5-Coder-14B-Instruct must not become Qwen/Qwen2.5-14B)."""
-    return spec["model"]["model_name_or_path"]
 
 
 OOM_TAIL_LINES = 2000  # an OOM traceback is at the end of the log
@@ -87,9 +70,7 @@ def retry_after_oom(run_dir: Path) -> Retry:
                          f"with `sft-tui export --from {run_dir / 'plan.json'} --set KEY=VALUE`")
     settings = spec["plan"]["settings"]
     hardware = spec["hardware"]
-    files = [entry["file_name"] for entry in spec["datasets"]["entries"].values()]
-    request, report = build_request(hardware["name"], _model_argument(spec), files, spec["plan"]["recipe"],
-                                    earlier_choices(spec, "user"), hardware["gpus"], hardware["nodes"])
+    request, report = request_from_spec(spec)
     fix = oom_fix(settings, all(d.bitsandbytes for d in request.devices), spec["run_id"])
     if fix is None:
         raise RetryError("nothing left to shrink (one row per step, 4-bit or full fine-tuning, cutoff 256): "
