@@ -39,7 +39,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tui.models.architecture import Architecture  # noqa: E402
 from tui.plan.memory import (  # noqa: E402
-    CONTEXT_GIB, FRAGMENTATION, LOGITS_BYTES_PER_ELEMENT, TrainingShape, activation_elements_per_token, estimate,
+    CONTEXT_GIB,
+    FRAGMENTATION,
+    LOGITS_BYTES_PER_ELEMENT,
+    TrainingShape,
+    activation_elements_per_token,
+    estimate,
 )
 
 GIB = 1024**3
@@ -179,7 +184,8 @@ def rows() -> list[Row]:
     out.append(Row("L3", "Llama-2-7B", "Freeze (last 3 layers), pure bf16, 8-bit AdamW, 1x512",
                    {**lf, "finetuning_type": "freeze", "freeze_layers": 3}, 15.69, "GB", "n/s", "HF",
                    caveat=LF_PAPER, unit_ambiguous=True))
-    galore = {**lf, "finetuning_type": "full", "low_rank_optimizer": "galore", "low_rank": 128}
+    # LLaMA-Factory's GaLore recipe (examples/extras/galore) is layerwise: one gradient at a time.
+    galore = {**lf, "finetuning_type": "full", "low_rank_optimizer": "galore", "low_rank": 128, "layerwise": True}
     out.append(Row("L4", "Llama-2-7B", "GaLore r128 8-bit, pure bf16, 1x512", galore, 15.43, "GB", "n/s", "HF",
                    caveat=LF_PAPER, unit_ambiguous=True))
     out.append(Row("L5a", "Llama-2-13B", "Freeze (last 3 layers), pure bf16, 8-bit AdamW, 1x512",
@@ -305,24 +311,6 @@ def _qwen1_logits(row: Row) -> float:
     return cmp - parts["logits"] * (1 - QWEN1_LOSS_BYTES / LOGITS_BYTES_PER_ELEMENT) * (1 + FRAGMENTATION)
 
 
-def _galore_layerwise(row: Row) -> float:
-    """The estimate with LLaMA-Factory's galore_layerwise: one parameter's gradient at a time."""
-    _, cmp, parts = row.estimate_gib()
-    arch = MODELS[row.model]
-    largest = max([arch.embedding_params, arch.lm_head_params] + [l.in_features * l.out_features for l in arch.linear_layers()])
-    return cmp - parts["gradients"] + largest * 2 / GIB
-
-
-def _foreach_adamw_step(row: Row) -> float:
-    """The peak at torch AdamW's (foreach) step: weights, gradients, both states and one more
-    state-sized temporary (exp_avg_sq.sqrt()), with the activations and logits already freed."""
-    _, cmp, parts = row.estimate_gib()
-    step = parts["weights"] + parts["trainable"] + parts["gradients"] + 1.5 * parts["optimizer"]
-    if row.metric not in ("maxres", "maxalloc"):
-        step += CONTEXT_GIB["nvidia"]
-    return max(cmp, step)
-
-
 def _deepspeed_zero2_one_gpu(row: Row) -> float:
     """DeepSpeed ZeRO-2 on one GPU at its optimizer step: bf16 weights 2 + bf16 gradients 2 + fp32
     master 4 + Adam 8 + the fp32 gradient partition it makes for the step 4 = 20 bytes a parameter,
@@ -336,8 +324,8 @@ def _deepspeed_zero2_one_gpu(row: Row) -> float:
 SHORT_FINDING = {
     **{rid: "logits term over: Qwen-1 loss is bf16 (~8 B/logit, not 12)" for rid in ("Q3", "Q5", "Q6", "Q9")},
     "Q7": "DeepSpeed ZeRO-2 on 1 GPU: 20 B/param at the step + overlap_comm buckets, not 16",
-    **{rid: "gradients term over: the recipe is galore_layerwise (one grad at a time), no lever" for rid in ("L4", "L5b")},
-    **{rid: "optimizer step under: foreach AdamW's state-sized temporary not counted" for rid in ("S9", "SW3")},
+    **{rid: "galore_layerwise: one gradient at a time (the layerwise lever)" for rid in ("L4", "L5b")},
+    **{rid: "the foreach AdamW step's state-sized temporary is the peak" for rid in ("S9", "SW3")},
     **{rid: "swift 1.x excess (variable-length maxres), see findings" for rid in ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8a", "S8b")},
 }
 
@@ -366,27 +354,9 @@ def findings(table: list[Row]) -> list[tuple[str, str]]:
             "the 16 of the fp32-upcast model; overlap_comm adds 4.5 x the buckets x 2 B (transformers' DeepSpeed "
             f"docs: 3.6 GB at 2e8). The README's flat 43.5 from 256 to 2048 tokens says the peak is the step. "
             f"Recomputed that way: {_what_if(r, _deepspeed_zero2_one_gpu(r))}.")))
-    for rid in ("L4", "L5b"):
-        if rid in rows:
-            r = rows[rid]
-            out.append((rid, (
-                "over. Term: gradients. LLaMA-Factory's GaLore recipe (docs, examples/extras/galore) sets "
-                "galore_layerwise: true: trainer_utils._create_galore_optimizer gives each parameter its own "
-                "optimizer, stepped from a register_post_accumulate_grad_hook that then zeroes its gradient, so "
-                "only one parameter's gradient exists at a time. The estimate holds every gradient (no layerwise "
-                "lever in TrainingShape); with one parameter's gradient (the largest, bf16): "
-                f"{_what_if(r, _galore_layerwise(r))}. The paper's {r.measured:g} GB is below the bf16 weights and "
-                f"all their gradients ({4 * MODELS[r.model].param_count() / GIB:.1f} GiB), so the run was layerwise.")))
-    full_bf16 = [rid for rid in ("S9", "SW3") if rid in rows]
-    if full_bf16:
-        ifs = ", ".join(f"{rid} {_what_if(rows[rid], _foreach_adamw_step(rows[rid]))}" for rid in full_bf16)
-        out.append(("/".join(full_bf16), (
-            "under. Term: optimizer (the step). transformers' adamw_torch is torch.optim.AdamW with fused unset; "
-            "on CUDA _default_to_fused_or_foreach picks foreach, and _multi_tensor_adamw makes "
-            "exp_avg_sq_sqrt = torch._foreach_sqrt(exp_avg_sqs): a temporary the size of one state for every "
-            "parameter at once (2 B a parameter in bf16, 4 in fp32). For full fine-tuning the step, not the "
-            "backward, is the peak; the estimate adds the states but not the temporary. With it: "
-            f"{ifs}. (LoRA rows: the temporary is tiny. 8-bit AdamW (L1/L2) and adamw_torch_fused have none.)")))
+    # Two findings of this table are terms of the estimate now (tui/plan/memory.py): LLaMA-Factory's
+    # galore_layerwise (one gradient at a time: L4, L5b) and the foreach AdamW step's state-sized
+    # temporary (the peak of full fine-tuning: S9, SW3).
     swift = [rid for rid in ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8a", "S8b") if rid in rows]
     if swift:
         parts = []

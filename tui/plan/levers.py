@@ -48,6 +48,7 @@ def shape_levers(settings: dict) -> dict:
         "freeze_layers": int(settings.get("freeze_trainable_layers") or DEFAULT_FREEZE_LAYERS),
         "low_rank_optimizer": low_rank,
         "low_rank": int(settings.get(rank_key) or DEFAULT_LOW_RANK) if rank_key else DEFAULT_LOW_RANK,
+        "layerwise": bool(low_rank and settings.get(f"{low_rank}_layerwise")),
     }
 
 

@@ -105,6 +105,7 @@ class TrainingShape:
     freeze_layers: int = DEFAULT_FREEZE_LAYERS  # freeze_trainable_layers (< 0: the first ones)
     low_rank_optimizer: str | None = None  # "galore" | "apollo" | "badam" (use_galore, ...)
     low_rank: int = DEFAULT_LOW_RANK  # galore_rank / apollo_rank
+    layerwise: bool = False  # galore_layerwise / apollo_layerwise: each parameter stepped as its gradient arrives
 
 
 @dataclass
@@ -201,7 +202,12 @@ def trainable_bytes(shape: TrainingShape, n_trainable: int) -> tuple[float, floa
                                        + shape.low_rank * min(layer.in_features, layer.out_features) * 4)
                         for layer in matrices)
         rest = max(0, n_trainable - sum(layer.count * layer.in_features * layer.out_features for layer in matrices))
-        return n_trainable * w_bytes, n_trainable * g_bytes, projected + rest * state
+        # Layerwise, LLaMA-Factory steps each parameter from a post-accumulate-grad hook and frees
+        # its gradient (train/trainer_utils.py _create_galore_optimizer): one gradient at a time.
+        # The paper's GaLore rows (MEMORY_DATA L4, L5) are below weights plus all gradients.
+        grads = max(shape.arch.embedding_params, *(m.in_features * m.out_features for m in matrices)) \
+            if shape.layerwise else n_trainable
+        return n_trainable * w_bytes, grads * g_bytes, projected + rest * state
     return n_trainable * w_bytes, n_trainable * g_bytes, n_trainable * state
 
 
@@ -296,6 +302,15 @@ def estimate(shape: TrainingShape) -> Estimate:
     else:
         logits = tokens * arch.vocab_size * LOGITS_BYTES_PER_ELEMENT
 
+    # torch's AdamW (adamw_torch: foreach on CUDA) makes exp_avg_sq.sqrt() for every parameter at
+    # once in the step (torch/optim/adam.py, _multi_tensor_adam), a temporary the size of one
+    # state; the step comes after backward has freed the activations and logits, so it raises the
+    # peak only where it outgrows them: full fine-tuning (MEMORY_DATA S9, SW3: from -20 % to -3 %).
+    if shape.optim == "adamw_torch" and shape.low_rank_optimizer is None and not (shape.offload and shape.zero_stage >= 2):
+        step_temporary = optimizer / 2
+        if step_temporary > activations + logits:
+            optimizer += step_temporary - (activations + logits)
+            notes.append("the AdamW step's temporary square root of the states is the peak, not backward")
     overhead = CONTEXT_GIB.get(shape.vendor, 0.5) * GIB + FRAGMENTATION * (activations + logits)
     breakdown = {
         "weights": weights,
