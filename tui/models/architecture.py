@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 # Families whose q/k/v projections have biases unless their config says otherwise.
-_QKV_BIAS_BY_DEFAULT = {"qwen2", "qwen2_moe", "glm", "glm4"}
+_QWEN_VL_TEXT = {"qwen2_vl_text", "qwen2_5_vl_text", "qwen2_vl", "qwen2_5_vl"}  # their language models: qwen2
+_QKV_BIAS_BY_DEFAULT = {"qwen2", "qwen2_moe", "glm", "glm4"} | _QWEN_VL_TEXT
 # Families whose o_proj never has a bias, whatever attention_bias says.
-_NO_O_BIAS = {"qwen2", "qwen2_moe", "glm", "glm4"}
+_NO_O_BIAS = {"qwen2", "qwen2_moe", "glm", "glm4"} | _QWEN_VL_TEXT
 # Families whose embeddings are tied to the lm_head unless their config says otherwise.
 _TIED_BY_DEFAULT = {"gemma", "gemma2", "gemma3_text"}
 # Families with an RMSNorm over each head's q and k (one head_dim-sized weight each).
@@ -36,7 +37,7 @@ _MLA = {"deepseek_v2", "deepseek_v3"}
 KNOWN_FAMILIES = {
     "llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text", "glm", "glm4", "olmo2",
     "granite", "internlm2", "internlm3", "phi3",
-} | _MOE
+} | _MOE | _QWEN_VL_TEXT
 
 # config.json keys without which a decoder cannot be sized (the others have defaults).
 _REQUIRED_CONFIG_KEYS = (
@@ -55,6 +56,11 @@ _ALIASES = {
 }
 # Class-name endings of the causal language models LLaMA-Factory fine-tunes.
 _CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
+
+
+# Fields a config never sets: the vision tower is computed from vision_config, the exact counts
+# come from the meta-device facts.
+_NOT_FROM_CONFIG = {"multimodal", "vision_params", "exact_params", "exact_linear", "exact_expert_params"}
 
 
 class ModelError(Exception):
@@ -103,6 +109,15 @@ class Architecture:
     qk_nope_head_dim: int | None = None
     qk_rope_head_dim: int | None = None
     v_head_dim: int | None = None
+    # A multimodal model: its vision tower and projector (frozen by LLaMA-Factory's defaults
+    # freeze_vision_tower and freeze_multi_modal_projector), from vision_config or the facts.
+    multimodal: bool = False
+    vision_params: int = 0
+    # Facts read from the model transformers builds on the meta device (tui/models/facts.py):
+    # when set they replace the config-only counts of the language model.
+    exact_params: int | None = None
+    exact_linear: tuple[LinearLayer, ...] | None = None
+    exact_expert_params: int | None = None
 
     @classmethod
     def from_config(cls, config: dict) -> "Architecture":
@@ -113,6 +128,11 @@ class Architecture:
                 f"config.json describes {', '.join(map(str, architectures))} (model_type "
                 f"{config.get('model_type', '?')}), not a causal language model LLaMA-Factory fine-tunes"
             )
+        vision = None
+        if isinstance(config.get("vision_config"), dict):
+            from tui.models.vision import vision_tower_params
+
+            vision = vision_tower_params(config)
         if isinstance(config.get("text_config"), dict):  # multimodal wrappers keep the LM inside
             inner = dict(config["text_config"])
             inner.setdefault("model_type", f"{config.get('model_type', '')}_text")
@@ -128,13 +148,15 @@ class Architecture:
                 f"config.json (model_type {config.get('model_type', '?')}) lacks {', '.join(missing)}: "
                 "not a decoder sft-tui can size"
             )
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - _NOT_FROM_CONFIG
         values = {k: v for k, v in config.items() if k in known and v is not None}
         values.setdefault("tie_word_embeddings", config["model_type"] in _TIED_BY_DEFAULT)
         values.setdefault("num_key_value_heads", config["num_attention_heads"])
         values["mlp_only_layers"] = tuple(values.get("mlp_only_layers") or ())
         if not values.get("num_experts"):
             values.pop("num_experts", None)
+        if vision is not None:
+            values.update(multimodal=True, vision_params=vision)
         return cls(**values)
 
     # --- derived facts ---------------------------------------------------------------------------
@@ -241,7 +263,9 @@ class Architecture:
         ]
 
     def linear_layers(self) -> list[LinearLayer]:
-        """The model's nn.Linear modules but the lm_head: what `lora_target: all` adapts."""
+        """The language model's nn.Linear modules but the lm_head: what `lora_target: all` adapts."""
+        if self.exact_linear is not None:
+            return list(self.exact_linear)
         sparse = self.sparse_layers
         layers = self._attention_layers() + self._mlp_layers(self.intermediate_size, self.num_hidden_layers - sparse)
         if not sparse:
@@ -282,6 +306,8 @@ class Architecture:
     @property
     def expert_params(self) -> int:
         """Every routed expert's weights (fused gate_up and down) in every MoE layer."""
+        if self.exact_expert_params is not None:
+            return self.exact_expert_params
         per_expert = 3 * self.hidden_size * self.expert_intermediate_size
         return self.sparse_layers * (self.num_experts or 0) * per_expert
 
@@ -301,6 +327,9 @@ class Architecture:
         return self.sparse_layers * self.num_experts * self.hidden_size
 
     def param_count(self) -> int:
+        """The language model's parameters (a multimodal model's vision tower is `vision_params`)."""
+        if self.exact_params is not None:
+            return self.exact_params
         linear = sum(layer.params for layer in self.linear_layers())
         return (self.embedding_params + self.lm_head_params + linear + self.norm_params
                 + self.expert_params + self.router_params)

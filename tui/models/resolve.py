@@ -43,18 +43,32 @@ class ModelInfo:
     profile_path: Path | None = None
     weights: WeightCheck | None = None
     notes: list[str] = field(default_factory=list)
+    counts_from: str = "config"  # "profile", "config" (config.json's formulas) or "meta-device" (the facts)
 
     @property
     def params(self) -> int:
-        return self.architecture.param_count()
+        """Every parameter: the language model's and a multimodal model's vision tower."""
+        return self.architecture.param_count() + self.architecture.vision_params
 
     @property
     def active_params(self) -> int:
         """Parameters a token passes through: all of them, but for a mixture of experts."""
-        return self.architecture.active_param_count()
+        return self.architecture.active_param_count() + self.architecture.vision_params
+
+    @property
+    def multimodal(self) -> bool:
+        return self.architecture.multimodal
+
+    @property
+    def vision_params(self) -> int:
+        """The vision tower and projector, frozen by LLaMA-Factory's defaults."""
+        return self.architecture.vision_params
 
     def to_json(self) -> dict:
         data = asdict(self)
+        data["architecture"].pop("exact_linear", None)
+        data["multimodal"] = self.multimodal
+        data["vision_params"] = self.vision_params
         data["id"] = self.model_name_or_path
         data["params"] = self.params
         data["active_params"] = self.active_params
@@ -88,6 +102,7 @@ def resolve_model(spec: str, profiles: ProfileSet) -> ModelInfo:
                 template=profile.data["template"],
                 hub_ids=list(hub_ids),
                 profile_path=profile.source,
+                counts_from="profile",
             )
     from tui.models.hub import NotOnHub, cached_config, hub_config, looks_like_hub_id
 
@@ -121,8 +136,9 @@ def _from_hub_config(repo_id: str, found) -> ModelInfo:
         architecture = Architecture.from_config(found.config)
     except ModelError as err:
         raise ModelError(f"{repo_id}: {err}") from None
-    template, template_note = hub_template(repo_id, architecture.model_type)
-    notes = [found.note, template_note, *architecture_notes(architecture)]
+    architecture, counts_from, measured_notes = measured(architecture, found.config)
+    template, template_note = hub_template(repo_id, family_type(architecture, found.config))
+    notes = [found.note, template_note, *measured_notes, *architecture_notes(architecture)]
     weights = check_weights(found.path.parent) if found.source == "cache" else None
     if weights is not None and not weights.complete:
         notes.append("the cached snapshot lacks weights: LLaMA-Factory downloads them when training starts")
@@ -135,7 +151,36 @@ def _from_hub_config(repo_id: str, found) -> ModelInfo:
         hub_ids=[repo_id],
         weights=weights,
         notes=notes,
+        counts_from=counts_from,
     )
+
+
+def family_type(architecture: Architecture, config: dict) -> str:
+    """The model_type that names the family: a multimodal wrapper's own (qwen2_vl), not its text model's."""
+    return str(config.get("model_type") or architecture.model_type) if architecture.multimodal else architecture.model_type
+
+
+def measured(architecture: Architecture, config: dict) -> tuple[Architecture, str, list[str]]:
+    """The architecture with the meta-device facts where the training environment gives them
+    (else the config-only counts), where the counts come from, and the notes saying so."""
+    from tui.models.facts import facts_for
+    from tui.models.vision import image_tokens_note
+
+    facts, how = facts_for(config)
+    if facts is not None:
+        architecture = facts.apply(architecture)
+    notes = [how]
+    if architecture.multimodal:
+        if architecture.vision_params:
+            notes.append(f"multimodal: a {architecture.vision_params / 1e9:.2f}B-parameter vision tower and projector, "
+                         "frozen (LLaMA-Factory's freeze_vision_tower default) and held in the weights")
+        else:
+            notes.append(f"multimodal: the vision tower of {config.get('model_type', '?')} is not sized from config.json "
+                         "alone; its parameters are not in the estimate")
+        tokens = image_tokens_note(config)
+        if tokens:
+            notes.append(tokens)
+    return architecture, "meta-device" if facts is not None else "config", notes
 
 
 def hub_template(repo_id: str, model_type: str) -> tuple[str | None, str]:
@@ -184,9 +229,10 @@ def read_local_model(path: Path, profiles: ProfileSet) -> ModelInfo:
     if profile_name:
         notes.append(f"architecture matches the {profile_name} profile; template from it")
     else:
-        template, note = _family_template(architecture.model_type)
+        template, note = _family_template(family_type(architecture, config))
         notes.append(note)
-    notes += architecture_notes(architecture)
+    architecture, counts_from, measured_notes = measured(architecture, config)
+    notes += measured_notes + architecture_notes(architecture)
     return ModelInfo(
         name=path.resolve().name,
         source="local",
@@ -195,6 +241,7 @@ def read_local_model(path: Path, profiles: ProfileSet) -> ModelInfo:
         template=template,
         weights=check_weights(path),
         notes=notes,
+        counts_from=counts_from,
     )
 
 
