@@ -8,7 +8,7 @@ import pytest
 
 from tests.plan.test_planner import request
 from tui.cli.main import main
-from tui.plan.host_ram import PROCESS_GIB, host_ram, host_ram_warning
+from tui.plan.host_ram import PROCESS_GIB, SHARD_GIB, host_ram, host_ram_warning
 from tui.plan.memory import GIB
 from tui.plan.planner import plan
 from tui.plan.values import DataFacts
@@ -16,10 +16,10 @@ from tui.plan.values import DataFacts
 SEVENTY_B = 70_553_706_496
 
 
-def test_every_process_loads_its_own_copy_and_offload_lands_in_ram():
+def test_every_process_loads_its_own_shards_and_offload_lands_in_ram():
     one = host_ram(SEVENTY_B, 1, 0.0, None, None, None)
     eight = host_ram(SEVENTY_B, 8, 0.0, None, None, None)
-    assert one.parts["loading"] == pytest.approx(SEVENTY_B * 2 / GIB)
+    assert one.parts["loading"] == SHARD_GIB  # one shard at a time, never the whole 70B
     assert eight.parts["loading"] == pytest.approx(8 * one.parts["loading"])
     assert eight.parts["processes"] == 8 * PROCESS_GIB
     assert host_ram(SEVENTY_B, 2, 40.0, None, None, None).parts["offload"] == 80.0
@@ -29,21 +29,24 @@ def test_every_process_loads_its_own_copy_and_offload_lands_in_ram():
 
 
 def test_too_little_ram_is_one_sentence_with_the_fix():
-    short = host_ram(SEVENTY_B, 8, 0.0, None, None, available_gib=512)
+    short = host_ram(SEVENTY_B, 8, 0.0, None, None, available_gib=48)
     assert short.fits is False
     warning = host_ram_warning(short)
-    assert warning.startswith("host RAM: the run needs about ") and warning.count("\n") == 0
-    assert "most for loading" in warning and "fewer GPUs per node" in warning
+    assert warning == ("host RAM: training needs about 56 GiB of 43 GiB usable on the node (most for loading: 40 GiB): "
+                       "fewer GPUs per node, or a machine with more RAM (each process loads its own shards)")
+    merge_only = host_ram(SEVENTY_B, 1, 0.0, None, None, available_gib=64)
+    assert merge_only.fits is False and host_ram_warning(merge_only).startswith(
+        "host RAM: merging the adapter (sft-tui merge) needs about 140 GiB of 58 GiB usable here")
     assert host_ram(SEVENTY_B, 1, 0.0, None, None, available_gib=512).fits is True
 
 
 def test_a_plan_compares_host_ram_with_the_profile_or_this_machine():
     req = request("h100-80g", "llama-3.1-70b", gpus=8)
-    req.host_ram_gib = 256.0
+    req.host_ram_gib = 128.0
     result = plan(req)
-    assert result.host_ram.available_gib == 256.0 and result.host_ram.fits is False
-    assert any(w.startswith("host RAM: the run needs about") for w in result.warnings)
-    assert result.to_json()["estimate"]["host_ram_parts"]["loading"] > 1000
+    assert result.host_ram.available_gib == 128.0 and result.host_ram.fits is False
+    assert any(w.startswith("host RAM: merging the adapter") for w in result.warnings)
+    assert result.to_json()["estimate"]["host_ram_parts"]["loading"] == 8 * SHARD_GIB
 
 
 DATA = DataFacts(train_rows=100, row_tokens_max=1500, row_tokens={100: 60, 700: 30, 1500: 10}, exact_tokens=True)

@@ -4,9 +4,11 @@ the GPU does (LLaMA-Factory #8726: eight processes each loading a 70B checkpoint
 Parts, in GiB per node, each an upper bound with its assumption:
 - processes: each training process (one per GPU) imports torch, transformers and the CUDA
   libraries, about PROCESS_GIB of resident memory before any model;
-- loading: transformers reads the checkpoint shard by shard into CPU memory before moving it
-  to the device; each process may hold up to LOADING_SHARE of the model (in its 16-bit
-  checkpoint dtype) at once, and every process loads its own copy;
+- loading: with low_cpu_mem_usage (LLaMA-Factory's default) transformers materialises the
+  weights from the memory-mapped safetensors shards straight onto the device, so a process
+  holds about one shard at a time (SHARD_GIB: hub checkpoints are cut in shards of at most
+  5 GB), and every process loads its own; the mapped pages themselves are page cache, which
+  the kernel reclaims;
 - offload: what DeepSpeed ZeRO offload or Unsloth's checkpointing keeps in CPU RAM (the
   estimate's cpu_offload_gib, for every process of the node);
 - preprocessing: LLaMA-Factory tokenizes with `preprocessing_num_workers` processes (its
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from tui.plan.memory import GIB
 
 PROCESS_GIB = 2.0  # torch + CUDA libraries resident per process (measured ~1.5-2.5 GiB with CUDA torch)
-LOADING_SHARE = 1.0  # a process may hold the whole 16-bit model while loading (upper bound)
+SHARD_GIB = 5.0  # the usual largest safetensors shard on the hub (save_pretrained's max_shard_size "5GB")
 CHECKPOINT_BYTES = 2  # checkpoints are published in bf16/fp16
 TOKENIZED_BYTES_PER_TOKEN = 3 * 8 * 3  # three int64 columns, three copies while mapping
 HOST_MARGIN = 0.10  # the OS, the page cache and sft-tui itself
@@ -58,7 +60,7 @@ def host_ram(params: int, processes: int, cpu_offload_gib: float, tokens: int | 
     model_gib = params * CHECKPOINT_BYTES / GIB
     parts = {
         "processes": processes * PROCESS_GIB,
-        "loading": processes * LOADING_SHARE * model_gib,
+        "loading": processes * min(model_gib, SHARD_GIB),
         "offload": processes * cpu_offload_gib,
         "preprocessing": (tokens or 0) * TOKENIZED_BYTES_PER_TOKEN / GIB + (workers or 0) * PROCESS_GIB / 2,
         "merge": model_gib * 1.05 + PROCESS_GIB,
@@ -67,15 +69,17 @@ def host_ram(params: int, processes: int, cpu_offload_gib: float, tokens: int | 
 
 
 def host_ram_warning(ram: HostRam) -> str | None:
-    """One sentence when the node's RAM is short, with what to change."""
+    """One sentence when the node's RAM is short for training or for merging, with what to change."""
     if ram.fits is not False:
         return None
-    need = max(ram.total_gib, ram.parts["merge"])
     usable = ram.available_gib * (1 - HOST_MARGIN)
-    biggest = max((k for k in ram.parts if k != "merge"), key=ram.parts.get)
-    fix = {"loading": "fewer GPUs per node, or a machine with more RAM (each process loads its own copy of the checkpoint)",
-           "offload": "no CPU offload (more GPUs, or 4-bit weights), or more RAM",
-           "preprocessing": "fewer preprocessing_num_workers, or streaming",
-           "processes": "fewer GPUs per node"}.get(biggest, "a machine with more RAM")
-    return (f"host RAM: the run needs about {need:.0f} GiB of {usable:.0f} GiB usable on the node "
-            f"(most for {biggest}: {ram.parts[biggest]:.0f} GiB): {fix}")
+    if ram.total_gib > usable:
+        biggest = max((k for k in ram.parts if k != "merge"), key=ram.parts.get)
+        fix = {"loading": "fewer GPUs per node, or a machine with more RAM (each process loads its own shards)",
+               "offload": "no CPU offload (more GPUs, or 4-bit weights), or more RAM",
+               "preprocessing": "fewer preprocessing_num_workers, or streaming",
+               "processes": "fewer GPUs per node"}.get(biggest, "a machine with more RAM")
+        return (f"host RAM: training needs about {ram.total_gib:.0f} GiB of {usable:.0f} GiB usable on the node "
+                f"(most for {biggest}: {ram.parts[biggest]:.0f} GiB): {fix}")
+    return (f"host RAM: merging the adapter (sft-tui merge) needs about {ram.parts['merge']:.0f} GiB of {usable:.0f} GiB "
+            "usable here: merge on a machine with more RAM, or serve the adapter unmerged")
