@@ -166,3 +166,15 @@ def test_export_from_plan_json_with_set_plans_it_again(capsys, tmp_path):
     assert (code, err) == (2, "sft-tui: --from takes the model, dataset, recipe and GPUs from plan.json, so --model "
                               "would be ignored: plan again without --from\n")
     assert not (tmp_path / "runs" / "c").exists() and not (tmp_path / "runs" / "d").exists()
+
+
+def test_with_your_batch_the_weights_verdict_is_judged_at_one_row(capsys):
+    """A --set micro-batch that overflows must not make the quantization reason say '16-bit
+    weights fit: 64.3 of 24.0 GiB'."""
+    _, out, _ = run_cli(capsys, "plan", "--model", "qwen2.5-7b", "--hardware", "rtx4090-24g",
+                        "--set", "per_device_train_batch_size=16", "--set", "cutoff_len=1024", "--json")
+    result = json.loads(out)
+    text = result["reasons"]["quantization_bit"]["text"]
+    assert text.endswith("GiB at one row per step") and text.startswith("16-bit weights fit: ")
+    weights_at_one = float(text.split("fit: ")[1].split(" of ")[0])
+    assert weights_at_one < result["estimate"]["capacity_gib"] < result["estimate"]["per_device_gib"]

@@ -101,7 +101,10 @@ def decide_memory(d: Decisions, request: PlanRequest, base: TrainingShape, capac
     precision = "16-bit" if base.compute_bytes == 2 else "fp32"
     quant = chosen.quantization_bit
     if quant is None:
-        text = (f"{precision} weights fit: {est.per_device_gib:.1f} of {capacity:.1f} GiB" if found
+        # With your micro-batch the step may not fit; whether the weights do is judged at one row.
+        judged = estimate(replace(chosen, micro_batch=1)) if user_batch else est
+        at_one = " at one row per step" if user_batch else ""
+        text = (f"{precision} weights fit: {judged.per_device_gib:.1f} of {capacity:.1f} GiB{at_one}" if found
                 else "even the most compact plan does not fit")
         if not bnb:
             text = f"{devices[0].name} has no bitsandbytes support; {text}"
