@@ -14,6 +14,8 @@ bench: $(VENV)/.test-ready
 	$(VENV)/bin/python bench/startup.py
 	$(VENV)/bin/python bench/validate_throughput.py
 	$(VENV)/bin/python bench/follow_log.py
+	$(VENV)/bin/python bench/memory_published.py
+	$(VENV)/bin/python bench/throughput_published.py
 
 $(VENV)/.app-ready: pyproject.toml scripts/setup_env.sh
 	bash scripts/setup_env.sh app
