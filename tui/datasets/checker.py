@@ -16,6 +16,7 @@ from xxhash import xxh3_64_intdigest
 from tui.common.schemas import json_pointer, validator
 from tui.datasets.formats import (
     DEFAULT_SPECS,
+    MEDIA_COLUMNS,
     OBSERVATION,
     PROMPT_ROLES,
     RESPONSE_ROLES,
@@ -49,6 +50,11 @@ class FileChecker:
         self.alpaca_names = canonical_alpaca({}, spec)[1] if spec.formatting == "alpaca" else None
         # Standard keys not yet seen in a valid row; checked until all are found.
         self.unseen = set() if self.custom else set(spec.columns.values())
+        # Media columns LLaMA-Factory reads (an entry's own names; the standard ones without an entry),
+        # and the folder relative paths are looked for in (media_dir defaults to the dataset's folder).
+        self.media_keys = {kind: spec.columns.get(kind) if self.custom else kind for kind in MEDIA_COLUMNS}
+        self.media_keys = {kind: key for kind, key in self.media_keys.items() if key}
+        self.media_dir = report.path.resolve().parent
         schema_format = "sharegpt" if self.custom and spec.formatting != "alpaca" else spec.formatting
         self.validator = validator(f"dataset-{schema_format}")
         if spec.formatting != "alpaca":
@@ -179,6 +185,9 @@ class FileChecker:
         keys = set().union(*rows)
         if self.unseen:
             self._note_keys(keys)
+        if not keys.isdisjoint(self.media_keys.values()):
+            for row, line in zip(rows, lines):
+                self._media(line, row)
         instructions, responses = list(map(_INSTRUCTION, rows)), list(map(_OUTPUT, rows))
         queries = list(map(dict.get, rows, repeat("input"), repeat("")))
         # A text is blank when nothing is left of it after lstrip(), which copies only a text
@@ -237,6 +246,8 @@ class FileChecker:
         self.report.valid_rows += 1
         if self.unseen:
             self._note_keys(row)
+        if self.media_keys:
+            self._media(line, row)
         turns = list(zip(roles, contents, range(len(roles))))
         for role, content, i in turns:
             if role in RESPONSE_ROLES and _blank(content):
@@ -253,6 +264,25 @@ class FileChecker:
             self.lengths.add_texts("\n".join(prompt_parts), "\n".join(response_parts))
         else:
             self.lengths.add_bytes(sum(map(text_bytes, prompt_parts)), sum(map(text_bytes, response_parts)))
+
+    def _media(self, line, row: dict) -> None:
+        """Count a valid row's images/videos/audios, and warn of a local file that is not there
+        (LLaMA-Factory joins media_dir and the path, else takes the path as given)."""
+        for kind, key in self.media_keys.items():
+            media = row.get(key)
+            if not media:
+                continue
+            self.report.media_rows[kind] = self.report.media_rows.get(kind, 0) + 1
+            items = [media] if isinstance(media, str) else media
+            for i, item in enumerate(items):
+                for path in ([item] if isinstance(item, str) else item):
+                    if "://" in path or path.startswith("data:"):
+                        continue  # a URL: fetched when the row is loaded
+                    where = self.media_dir / path
+                    if not where.is_file():  # an absolute path replaces the folder
+                        pointer = f"/{key}" if isinstance(media, str) else f"/{key}/{i}"
+                        self.add(line, pointer, "missing_media",
+                                 f"{kind[:-1]} {path!r} not found (looked for in {self.media_dir})")
 
     def _known_roles(self, line, row) -> bool:
         """With a dataset_info entry's own tags: every role value must be one of them."""

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from tui.datasets.report import FileReport
 
 FORMATS = ("alpaca", "sharegpt", "openai")
+# LLaMA-Factory's media columns (DatasetAttr images/videos/audios): the same key in every format.
+MEDIA_COLUMNS = ("images", "videos", "audios")
 
 
 class DatasetFileError(Exception):
@@ -92,6 +94,7 @@ def register_entry(report: "FileReport") -> dict:
     entry = spec.to_dataset_info()
     present = set(report.columns_present)
     entry["columns"] = {column: key for column, key in spec.columns.items() if key in present}
+    entry["columns"].update({media: media for media in MEDIA_COLUMNS if report.media_rows.get(media)})
     return entry
 
 

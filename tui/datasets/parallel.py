@@ -76,6 +76,8 @@ def validate_ranges(tasks: list[RangeTask], jobs: int, report: FileReport, seen:
         report.problems += [replace(p, line=p.line + lines_before) for p in part.problems[:max(room, 0)]]
         if part.columns_present:
             report.columns_present = sorted({*report.columns_present, *part.columns_present})
+        for kind, n in part.media_rows.items():
+            report.media_rows[kind] = report.media_rows.get(kind, 0) + n
         lengths.merge(part_lengths)
         seen.merge(buckets)
         lines_before += lines

@@ -30,6 +30,8 @@ PROBLEM_KINDS: dict[str, tuple[str, str]] = {
     "empty_row": ("warning", "trained on without a word: prompt and response are empty"),
     "duplicate": ("warning", "trained on twice as often as other rows"),
     "conflict": ("warning", "the same prompt teaches two different answers"),
+    "missing_media": ("warning", "LLaMA-Factory cannot open it when it loads the row (looked for in media_dir, "
+                      "the dataset file's folder by default, then as given)"),
     "line_too_long": ("warning", "an unusually large row; check it is meant to be one row"),
 }
 
@@ -60,6 +62,7 @@ class FileReport:
     problems: list[Problem] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)  # problems by kind, all of them
     columns_present: list[str] = field(default_factory=list)  # standard keys seen in valid rows
+    media_rows: dict[str, int] = field(default_factory=dict)  # valid rows with images/videos/audios
 
     @property
     def problem_count(self) -> int:
@@ -81,6 +84,7 @@ class FileReport:
             "problem_count": self.problem_count,
             "problems_by_kind": dict(sorted(self.counts.items())),
             "columns_present": self.columns_present,
+            "media_rows": dict(sorted(self.media_rows.items())),
         }
 
 
