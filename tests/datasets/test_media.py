@@ -63,3 +63,14 @@ def test_sharegpt_and_openai_rows_with_images_and_the_entry_registered(tmp_path)
     assert register_entry(o)["columns"] == {"messages": "messages", "videos": "videos", "audios": "audios"}
     plain = validate_paths([write_lines(folder / "p.jsonl", [alpaca(0)])], jobs=1).files[0]
     assert "images" not in json.dumps(register_entry(plain))
+
+
+def test_a_dataset_info_entry_names_its_own_media_column(tmp_path):
+    from tui.datasets.formats import spec_from_entry
+
+    spec = spec_from_entry({"formatting": "alpaca", "columns": {"prompt": "q", "response": "a", "images": "pics"}})
+    path = write_lines(tmp_path / "data.jsonl", [{"q": "What is it?", "a": "A cat.", "pics": ["gone.png"]},
+                                                 {"q": "And this?", "a": "A dog.", "pics": 7}])
+    (f,) = validate_paths([path], spec=spec, jobs=1).files
+    assert (f.valid_rows, f.media_rows) == (1, {"images": 1})
+    assert [(p.line, p.field, p.kind) for p in f.problems] == [(1, "/pics/0", "missing_media"), (2, "/pics", "schema")]

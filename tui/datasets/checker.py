@@ -52,8 +52,10 @@ class FileChecker:
         self.unseen = set() if self.custom else set(spec.columns.values())
         # Media columns LLaMA-Factory reads (an entry's own names; the standard ones without an entry),
         # and the folder relative paths are looked for in (media_dir defaults to the dataset's folder).
-        self.media_keys = {kind: spec.columns.get(kind) if self.custom else kind for kind in MEDIA_COLUMNS}
-        self.media_keys = {kind: key for kind, key in self.media_keys.items() if key}
+        # (A custom alpaca row is checked under the standard names: canonical_alpaca carries them.)
+        standard = not self.custom or spec.formatting == "alpaca"
+        self.media_keys = {kind: kind if standard else spec.columns.get(kind) for kind in MEDIA_COLUMNS
+                           if not self.custom or spec.columns.get(kind)}
         self.media_dir = report.path.resolve().parent
         schema_format = "sharegpt" if self.custom and spec.formatting != "alpaca" else spec.formatting
         self.validator = validator(f"dataset-{schema_format}")
@@ -280,7 +282,8 @@ class FileChecker:
                         continue  # a URL: fetched when the row is loaded
                     where = self.media_dir / path
                     if not where.is_file():  # an absolute path replaces the folder
-                        pointer = f"/{key}" if isinstance(media, str) else f"/{key}/{i}"
+                        own = self.spec.columns.get(kind, kind)  # the file's own name in the problem
+                        pointer = f"/{own}" if isinstance(media, str) else f"/{own}/{i}"
                         self.add(line, pointer, "missing_media",
                                  f"{kind[:-1]} {path!r} not found (looked for in {self.media_dir})")
 

@@ -142,6 +142,12 @@ def canonical_alpaca(row: dict, spec: FormatSpec) -> tuple[dict, FileNames]:
             file_key[standard] = key
             if key in row:
                 canonical[standard] = row[key]
+    for media in MEDIA_COLUMNS:  # under their standard names, as the checker counts them
+        key = spec.columns.get(media)
+        if key:
+            file_key[media] = key
+            if key in row:
+                canonical[media] = row[key]
     return canonical, FileNames(file_key)
 
 
