@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,73 @@ def test_a_retry_that_still_does_not_fit_says_so_and_exits_1(tmp_path):
     assert "DOES NOT FIT" in done.stdout and "Start it" not in done.stdout
     assert done.stderr.startswith("sft-tui: the retried plan still does not fit (")
     assert "would run out of memory again" in done.stderr
+
+
+def test_a_retry_without_a_checkpoint_starts_over(tmp_path):
+    run_dir = ran_out_of_memory(export_for(tmp_path, "none", "per_device_train_batch_size=2"))
+    done = sft_tui("retry", run_dir, "--fix", "oom", check=True)
+    assert "  starts over: run none saved no checkpoint" in done.stdout
+    new_dir = Path(json.loads(sft_tui("retry", run_dir, "--fix", "oom", "--json").stdout)["run_dir"])
+    assert "resume_from_checkpoint" not in yaml.safe_load((new_dir / "train.yaml").read_text())
+
+
+def _half_done(tmp_path: Path, model_dir: Path, name: str) -> tuple[Path, Path]:
+    """A real run of 12 steps (24 rows, 2 per step, no accumulation) that saved checkpoint-6 and
+    then ran out of memory: run to the end, then everything after checkpoint-6 taken away, and the
+    OOM line (a recorded one: a CPU run cannot provoke it) appended to its train.log."""
+    from tests.runs.test_runs import export
+    from tests.support.llamafactory import SAMPLE_ALPACA_ROWS, offline_env, write_jsonl
+
+    rows = SAMPLE_ALPACA_ROWS + SAMPLE_ALPACA_ROWS[:8]
+    run_dir = export(tmp_path, model_dir, name, 1, write_jsonl(tmp_path / "rows.jsonl", rows),
+                     "--set", "per_device_train_batch_size=2", "--set", "gradient_accumulation_steps=1",
+                     "--set", "save_steps=6")
+    done = subprocess.run(["bash", str(run_dir / "run_sft.sh"), "--foreground"], check=False, capture_output=True,
+                          text=True, timeout=600, env=offline_env())
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    saves = tmp_path / "out" / "saves" / name
+    assert sorted(p.name for p in saves.glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-6"]
+    shutil.rmtree(saves / "checkpoint-12")
+    oom = [line for line in (LOGS / "cuda_oom.log").read_text().splitlines() if "OutOfMemoryError" in line]
+    with (run_dir / "train.log").open("a") as log:
+        log.write(oom[0] + "\n")
+    (run_dir / "exit_code").write_text("1\n")
+    return run_dir, saves
+
+
+@pytest.mark.llamafactory
+def test_a_retry_resumes_from_the_newest_checkpoint_with_the_batch_halved(tiny_model_dir, tmp_path):
+    from tests.support.llamafactory import offline_env
+
+    run_dir, saves = _half_done(tmp_path, tiny_model_dir, "half")
+    before = [json.loads(line) for line in (saves / "trainer_log.jsonl").read_text().splitlines()]
+    assert before[-1]["total_steps"] == 12
+
+    done = sft_tui("retry", run_dir, "--fix", "oom", check=True)
+    checkpoint = saves.resolve() / "checkpoint-6"
+    assert f"  resumes from checkpoint-6 of run half at step 6 of 12 ({checkpoint})\n" in done.stdout
+    assert "  per_device_train_batch_size: 2 -> 1\n  gradient_accumulation_steps: 1 -> 2\n" in done.stdout
+    new_dir = run_dir.parent / "half-retry1"
+    config = yaml.safe_load((new_dir / "train.yaml").read_text())
+    assert config["resume_from_checkpoint"] == str(checkpoint)
+    assert (config["per_device_train_batch_size"], config["gradient_accumulation_steps"]) == (1, 2)
+    assert json.loads((new_dir / "plan.json").read_text())["follows"] == {
+        "run_id": "half", "run_dir": str(run_dir.resolve()), "reason": "oom",
+        "checkpoint": str(checkpoint), "step": 6, "total_steps": 12}
+
+    train = subprocess.run(["bash", str(new_dir / "run_sft.sh"), "--foreground"], check=False, capture_output=True,
+                           text=True, timeout=600, env=offline_env())
+    assert train.returncode == 0, (train.stdout + train.stderr)[-3000:]
+    log = (new_dir / "train.log").read_text() if (new_dir / "train.log").exists() else train.stdout + train.stderr
+    # transformers keeps the new micro-batch (it restores the checkpoint's only with auto_find_batch_size) and says so
+    assert "per_device_train_batch_size: 1 (from args) != 2 (from trainer_state.json)" in log
+    assert "Instantaneous batch size per device = 1" in log and "Gradient Accumulation steps = 2" in log
+    after = [json.loads(line) for line in (tmp_path / "out" / "saves" / "half-retry1" / "trainer_log.jsonl")
+             .read_text().splitlines()]
+    losses = [row for row in after if "loss" in row]
+    assert [row["current_steps"] for row in losses] == list(range(7, 13))  # from step 6 to the end, nothing redone
+    assert {row["total_steps"] for row in after} == {12}
+    # the learning-rate schedule goes on where it was: the same rates as the first run's steps 7..12
+    assert [row["lr"] for row in losses] == [row["lr"] for row in before if "loss" in row][6:12]
+    state = json.loads((tmp_path / "out" / "saves" / "half-retry1" / "checkpoint-12" / "trainer_state.json").read_text())
+    assert (state["global_step"], state["max_steps"]) == (12, 12)

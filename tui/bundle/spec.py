@@ -33,7 +33,8 @@ YAML_GROUPS = {
     "method": ("stage", "do_train", "finetuning_type", "lora_rank", "lora_alpha", "lora_dropout", "lora_target",
                "pure_bf16", "deepspeed", "disable_gradient_checkpointing"),
     "dataset": ("dataset", "eval_dataset", "dataset_dir", "cutoff_len", "val_size", "overwrite_cache"),
-    "output": ("output_dir", "logging_steps", "save_steps", "plot_loss", "overwrite_output_dir", "report_to"),
+    "output": ("output_dir", "logging_steps", "save_steps", "plot_loss", "overwrite_output_dir", "resume_from_checkpoint",
+               "report_to"),
     "train": ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate", "num_train_epochs",
               "max_steps", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "max_grad_norm", "bf16", "fp16",
               "ray_num_workers"),
@@ -163,7 +164,16 @@ def train_settings(spec: dict) -> dict:
         settings["deepspeed"] = str(Path(paths["run_dir"]) / settings["deepspeed"])
     if launch["ray"]:
         settings["ray_num_workers"] = spec["hardware"]["gpus"] * spec["hardware"]["nodes"]
+    follows = spec.get("follows") or {}
+    if follows.get("checkpoint"):  # a retry that continues the run it follows (sft-tui retry)
+        settings["resume_from_checkpoint"] = follows["checkpoint"]
     return {k: v for k, v in settings.items() if v is not None}
+
+
+def resume_reason(follows: dict) -> str:
+    of = f" of {follows['total_steps']}" if follows.get("total_steps") else ""
+    return (f"continues run {follows['run_id']} from its step {follows.get('step', '?')}{of} (sft-tui retry); "
+            f"run_sft.sh --resume continues from this run's own newest checkpoint instead")
 
 
 BUNDLE_REASONS = {
@@ -251,6 +261,8 @@ def render_bundle(spec: dict) -> dict[str, str]:
 def _render_files(spec: dict) -> dict[str, str]:
     settings = train_settings(spec)
     reasons = BUNDLE_REASONS | {k: v["text"] for k, v in spec["plan"]["reasons"].items()}  # yours win (report_to)
+    if "resume_from_checkpoint" in settings:
+        reasons["resume_from_checkpoint"] = resume_reason(spec["follows"])
     context = dict(spec=spec, settings=settings, reasons=reasons, groups=grouped(settings),
                    env_vars=environment_vars(spec), run_dir=spec["paths"]["run_dir"],
                    output_dir=spec["paths"]["output_dir"], launch=spec["launch"], version=__version__,

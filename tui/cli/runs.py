@@ -174,7 +174,7 @@ def print_json_line(value) -> None:
 def cmd_retry(args) -> int:
     from tui.bundle.spec import BundleError
     from tui.plan.requests import RequestError
-    from tui.runs.retry import RetryError, retry_after_oom
+    from tui.runs.retry import RetryError, resume_sentence, retry_after_oom
 
     try:
         retry = retry_after_oom(Path(args.run_dir))
@@ -183,13 +183,15 @@ def cmd_retry(args) -> int:
     if args.json:
         print_json({"run_dir": str(retry.run_dir), "follows": retry.follows, "fits": retry.fits,
                     "per_device_gib": retry.per_device_gib,
-                    "changes": {k: {"from": a, "to": b} for k, (a, b) in retry.changes.items()}, "why": retry.why})
+                    "changes": {k: {"from": a, "to": b} for k, (a, b) in retry.changes.items()}, "why": retry.why,
+                    "resumes": retry.resumes})
         return EXIT_OK if retry.fits else EXIT_PROBLEMS
     print(f"Wrote {retry.run_dir}, following {retry.follows}:")
     for key, (old, new) in retry.changes.items():
         print(f"  {key}: {old} -> {new}")
     for why in retry.why:
         print(f"  why: {why}")
+    print(f"  {resume_sentence(retry)}")
     print(f"  estimated peak {retry.per_device_gib:.1f} GiB per device: {'fits' if retry.fits else 'DOES NOT FIT'}")
     if not retry.fits:
         print(f"sft-tui: the retried plan still does not fit ({retry.per_device_gib:.1f} GiB per device), so it "

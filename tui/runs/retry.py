@@ -3,10 +3,21 @@ directory beside the old one (`<run-id>-retry<N>`), whose plan.json records whic
 
 The request is rebuilt from the old plan.json: the same hardware, model, dataset files, recipe
 and your --set values, plus the planner's `oom_fix` for the settings that drive memory.
+
+When the old run saved a checkpoint, the retry resumes from its newest one: plan.json's
+`follows.checkpoint` becomes train.yaml's `resume_from_checkpoint`. A micro-batch halved with the
+accumulation doubled keeps the effective batch, so the step count, the learning-rate schedule and
+the checkpoint's global step all still hold. transformers (5.x, Trainer.train) restores the
+checkpoint's train_batch_size only with auto_find_batch_size; otherwise it keeps the new
+per_device_train_batch_size and only warns that it differs from trainer_state.json's
+(compare_trainer_and_checkpoint_args), and it skips global_step x gradient_accumulation_steps
+micro-batches of the new size: the same rows as the old run trained on.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +40,49 @@ class Retry:
     why: list[str]
     fits: bool
     per_device_gib: float
+    resumes: dict | None = None  # {checkpoint, step, total_steps} of the old run, or None: starts over
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    step: int
+    total_steps: int | None
+
+
+def newest_checkpoint(output_dir: Path | None) -> Checkpoint | None:
+    """The output directory's newest complete checkpoint-N (by N, with its trainer_state.json,
+    which transformers writes last), or None."""
+    if output_dir is None or not output_dir.is_dir():
+        return None
+    found = []
+    for path in output_dir.glob("checkpoint-*"):
+        if re.fullmatch(r"checkpoint-\d+", path.name) and (path / "trainer_state.json").is_file():
+            found.append(path)
+    for path in sorted(found, key=lambda p: int(p.name.split("-")[1]), reverse=True):
+        try:
+            state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        step = state.get("global_step") if isinstance(state, dict) else None
+        total = state.get("max_steps")
+        return Checkpoint(path.resolve(), int(step) if isinstance(step, int) else int(path.name.split("-")[1]),
+                          total if isinstance(total, int) and total > 0 else None)
+    return None
+
+
+def checkpoint_to_resume(run_dir: Path, spec: dict) -> Checkpoint | None:
+    """The run's newest checkpoint; for a retry that saved none yet, the one it resumed from."""
+    from tui.runs.lifecycle import output_dir_of
+
+    own = newest_checkpoint(output_dir_of(run_dir))
+    if own is not None:
+        return own
+    follows = spec.get("follows") or {}
+    earlier = Path(follows["checkpoint"]) if follows.get("checkpoint") else None
+    if earlier is not None and (earlier / "trainer_state.json").is_file():
+        return Checkpoint(earlier, int(follows.get("step") or earlier.name.split("-")[-1]), follows.get("total_steps"))
+    return None
 
 
 OOM_TAIL_LINES = 2000  # an OOM traceback is at the end of the log
@@ -83,8 +137,22 @@ def retry_after_oom(run_dir: Path) -> Retry:
     new_spec = make_spec(new_plan, request, report, LaunchOptions(**launch), out_root, next_run_id(run_dir),
                          hardware_name=hardware["name"])
     new_spec["follows"] = {"run_id": spec["run_id"], "run_dir": str(run_dir), "reason": "oom"}
+    checkpoint = checkpoint_to_resume(run_dir, spec)
+    resumes = None
+    if checkpoint is not None:
+        resumes = {"checkpoint": str(checkpoint.path), "step": checkpoint.step, "total_steps": checkpoint.total_steps}
+        new_spec["follows"] |= resumes
     written = write_bundle(new_spec)
     changes = {key: (settings.get(key), new_plan.settings.get(key)) for key in new_plan.settings
                if settings.get(key) != new_plan.settings.get(key)}
     return Retry(written.run_dir, spec["run_id"], changes, [why for _, why in fix.values()], new_plan.fits,
-                 new_plan.estimate.per_device_gib)
+                 new_plan.estimate.per_device_gib, resumes)
+
+
+def resume_sentence(retry: Retry) -> str:
+    """'resumes from checkpoint-6 of run X at step 6 of 12', or that it starts over."""
+    if not retry.resumes:
+        return f"starts over: run {retry.follows} saved no checkpoint"
+    of = f" of {retry.resumes['total_steps']}" if retry.resumes.get("total_steps") else ""
+    return (f"resumes from {Path(retry.resumes['checkpoint']).name} of run {retry.follows} at step "
+            f"{retry.resumes['step']}{of} ({retry.resumes['checkpoint']})")
