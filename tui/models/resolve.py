@@ -35,7 +35,7 @@ class WeightCheck:
 @dataclass
 class ModelInfo:
     name: str
-    source: str  # "profile", "local", "cache" (the Hugging Face cache) or "hub"
+    source: str  # "profile", "local", "cache" (the Hugging Face cache), "hub" or "modelscope"
     model_name_or_path: str  # what LLaMA-Factory's model_name_or_path gets
     architecture: Architecture
     template: str | None
@@ -82,10 +82,11 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith(("/", "./", "../", "~")) or Path(spec).expanduser().is_dir()
 
 
-def resolve_model(spec: str, profiles: ProfileSet) -> ModelInfo:
+def resolve_model(spec: str, profiles: ProfileSet, modelscope: bool | None = None) -> ModelInfo:
     """A model by profile name or a hub id a profile covers (any case), a local directory, or a hub
-    id found in the Hugging Face cache or on the hub. A profile name resolves to its first hub id
-    for LLaMA-Factory to download."""
+    id found in the Hugging Face cache or on the hub; with `modelscope` (default: USE_MODELSCOPE_HUB
+    set), a ModelScope id in the ModelScope cache or on ModelScope. A profile name resolves to its
+    first hub id for LLaMA-Factory to download."""
     spec = spec.strip()
     if _looks_like_path(spec):
         return read_local_model(Path(spec).expanduser(), profiles)
@@ -108,6 +109,10 @@ def resolve_model(spec: str, profiles: ProfileSet) -> ModelInfo:
 
     if not looks_like_hub_id(spec):
         raise ModelError(f"unknown model {spec!r}: {_did_you_mean(spec, profiles)}")
+    from tui.models.modelscope import modelscope_config, use_modelscope
+
+    if modelscope if modelscope is not None else use_modelscope():
+        return _from_hub_config(spec, modelscope_config(spec))
     found = cached_config(spec)
     if found is None:
         try:
