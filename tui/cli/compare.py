@@ -83,6 +83,12 @@ def cmd_compare(args) -> int:
         comparison = compare_runs([Path(p) for p in args.run_dirs])
     except CompareError as err:
         raise UserError(str(err)) from None
+    if args.app:
+        if args.json:
+            raise UserError("--app and --json: choose one (--json prints, --app opens the chart)")
+        from tui.app.compare import run_compare_app
+
+        return run_compare_app([Path(run.run_dir) for run in comparison.runs])
     if args.json:
         print_json(comparison.to_json())
         return EXIT_OK
@@ -109,4 +115,6 @@ def add_compare_parsers(sub) -> None:
                        "eval loss, train time, tokens/s, and peak GPU memory measured against the plan's estimate.")
     p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories, or a runs/ directory (all of its runs)")
     p.add_argument("--json", action="store_true", help="print {differences, runs} as JSON")
+    p.add_argument("--app", action="store_true",
+                   help="open them in the app: every run's loss curve on one chart, the settings that differ beside it")
     p.set_defaults(func=cmd_compare)

@@ -69,10 +69,14 @@ class RunResult:
     planned_gib: float | None = None
     source: str = ""  # where the curve came from: trainer_log.jsonl, train.log, or nothing yet
     settings: dict = field(default_factory=dict, repr=False)
+    # (step, value) of every logged train loss and eval loss: the app draws them (not in --json)
+    loss_curve: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    eval_curve: list[tuple[float, float]] = field(default_factory=list, repr=False)
 
     def to_json(self) -> dict:
         data = asdict(self)
-        data.pop("settings")
+        for key in ("settings", "loss_curve", "eval_curve"):
+            data.pop(key)
         return data
 
 
@@ -248,7 +252,28 @@ def _console_curve(run_dir: Path) -> tuple[list[dict], int, int | None]:
         rows += [{**e.data, "current_steps": None} for e in events if e.kind == "metrics" and not e.data.get("final")]
         if not events and follower.console.offset >= size:
             break
+    # The curve places them by epoch: transformers' "Num Epochs = N" and the total steps give the
+    # steps per epoch.
+    epochs = _console_epochs(run_dir / "train.log")
+    if epochs and follower.total_steps:
+        for row in rows:
+            if _float(row.get("epoch")) is not None:
+                row["at_step"] = round(float(row["epoch"]) * follower.total_steps / epochs, 2)
     return rows, follower.step, follower.total_steps
+
+
+_NUM_EPOCHS = re.compile(r"Num Epochs = ([\d,]+)")
+
+
+def _console_epochs(log: Path) -> int | None:
+    """transformers' "Num Epochs = N" near the start of the log (the last one: a restart says it again)."""
+    try:
+        with log.open("rb") as f:
+            head = f.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return None
+    found = _NUM_EPOCHS.findall(head)
+    return int(found[-1].replace(",", "")) or None if found else None
 
 
 def _best(rows: list[dict], key: str) -> tuple[float | None, float | None, int | None]:
@@ -258,6 +283,20 @@ def _best(rows: list[dict], key: str) -> tuple[float | None, float | None, int |
         return None, None, None
     best = min(points, key=lambda p: p[0])
     return points[-1][0], best[0], best[1]
+
+
+def curve(rows: list[dict], key: str) -> list[tuple[float, float]]:
+    """(step, value) of one metric. A console row has no step: it is placed by its epoch
+    (`at_step`), else by its position."""
+    points = []
+    for row in rows:
+        value = _float(row.get(key))
+        if value is None:
+            continue
+        step = _float(row.get("current_steps"))
+        step = step if step is not None else _float(row.get("at_step"))
+        points.append((step if step is not None else float(len(points) + 1), value))
+    return points
 
 
 def _peak(rows: list[dict], key: str) -> float | None:
@@ -296,6 +335,8 @@ def read_run(run_dir: Path, name: str | None = None) -> RunResult:
     else:
         elapsed, throughput = [], []
     result.final_loss, result.best_loss, result.best_loss_step = _best(rows, "loss")
+    result.loss_curve = curve(rows, "loss")
+    result.eval_curve = curve(rows, "eval_loss")
     result.final_eval_loss, result.best_eval_loss, result.best_eval_step = _best(rows, "eval_loss")
     result.peak_vram_allocated_gib = _peak(rows, "vram_allocated")
     result.peak_vram_reserved_gib = _peak(rows, "vram_reserved")
