@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 
 import pytest
 
@@ -30,7 +29,7 @@ def test_a_modelscope_id_in_the_modelscope_cache_resolves_offline(tmp_path, monk
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(QWEN2), encoding="utf-8")
     monkeypatch.setenv("USE_MODELSCOPE_HUB", "1")
-    monkeypatch.setattr(ms.importlib.util, "find_spec", lambda name: None)  # never ModelScope's API here
+    monkeypatch.setattr(ms, "_modelscope_python", lambda: None)  # never ModelScope's API here
     model = resolve_model("Qwen/Qwen2.5-0.5B-Instruct", _EmptyProfiles())  # no profile covers it here
     assert (model.source, model.model_name_or_path, model.template) == ("modelscope", "Qwen/Qwen2.5-0.5B-Instruct", "qwen")
     assert model.notes[0] == f"config.json from the ModelScope cache ({folder})"
@@ -45,35 +44,44 @@ class _EmptyProfiles:  # the built-in profiles cover Qwen/Qwen2.5-0.5B-Instruct:
 
 
 def test_without_the_modelscope_package_one_sentence(monkeypatch):
-    monkeypatch.setattr(ms.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(ms.importlib.util, "find_spec", lambda name: None)  # not here,
+    monkeypatch.setattr("tui.hardware.environment.find_llamafactory", lambda: None)  # no training environment
     with pytest.raises(ModelError) as err:
         resolve_model("someorg/some-model", _EmptyProfiles(), modelscope=True)
     assert "needs the modelscope package (pip install modelscope); or plan with its Hugging Face id" in str(err.value)
 
 
-def test_the_modelscope_api_downloads_config_json_only(monkeypatch, tmp_path):
-    asked = {}
+FAKE_MODELSCOPE = """
+import json, os
+from pathlib import Path
 
-    def model_file_download(model_id, file_path, cache_dir):
-        asked.update(model_id=model_id, file_path=file_path)
-        path = tmp_path / "dl" / "config.json"
-        path.parent.mkdir()
-        path.write_text(json.dumps(QWEN2), encoding="utf-8")
-        return str(path)
-
-    def failing(model_id, file_path, cache_dir):
+def model_file_download(model_id, file_path, cache_dir=None):
+    Path(os.environ["ASKED"]).write_text(json.dumps([model_id, file_path, cache_dir]))
+    if model_id == "someorg/other":
         raise RuntimeError("404 model not found")
+    path = Path(cache_dir) / model_id / file_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(os.environ["CONFIG"])
+    return str(path)
+"""
 
-    fake = types.ModuleType("modelscope.hub.file_download")
-    fake.model_file_download = model_file_download
-    monkeypatch.setitem(sys.modules, "modelscope", types.ModuleType("modelscope"))
-    monkeypatch.setitem(sys.modules, "modelscope.hub", types.ModuleType("modelscope.hub"))
-    monkeypatch.setitem(sys.modules, "modelscope.hub.file_download", fake)
+
+def test_the_modelscope_api_downloads_config_json_only(monkeypatch, tmp_path):
+    package = tmp_path / "fake" / "modelscope" / "hub"
+    package.mkdir(parents=True)
+    (package.parent / "__init__.py").write_text("")
+    (package / "__init__.py").write_text("")
+    (package / "file_download.py").write_text(FAKE_MODELSCOPE)
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path / "fake"))  # the subprocess's modelscope: no network
+    monkeypatch.setenv("ASKED", str(tmp_path / "asked.json"))
+    monkeypatch.setenv("CONFIG", json.dumps(QWEN2))
     monkeypatch.setattr(ms.importlib.util, "find_spec", lambda name: object())
     model = resolve_model("someorg/some-model", _EmptyProfiles(), modelscope=True)
-    assert asked == {"model_id": "someorg/some-model", "file_path": "config.json"}
+    model_id, file_path, cache_dir = json.loads((tmp_path / "asked.json").read_text())
+    assert (model_id, file_path) == ("someorg/some-model", "config.json") and cache_dir.endswith("modelscope")
     assert model.source == "modelscope" and model.params == Architecture.from_config(QWEN2).param_count()
-    fake.model_file_download = failing
+    assert model.notes[0] == "config.json from ModelScope"
     with pytest.raises(ModelError, match=r"ModelScope has no config.json for someorg/other or cannot be reached "
                                          r"\(RuntimeError: 404 model not found\)"):
         resolve_model("someorg/other", _EmptyProfiles(), modelscope=True)
+    assert "torch" not in sys.modules

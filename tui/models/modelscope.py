@@ -4,7 +4,8 @@ downloads from then):
 - the local ModelScope cache first (MODELSCOPE_CACHE, else ~/.cache/modelscope/hub; models under
   `models/ORG/NAME` or `ORG/NAME`, each dot of the name stored as `___`), no network;
 - else ModelScope's own API (`modelscope.hub.file_download.model_file_download`, config.json only,
-  into sft-tui's cache), only when the optional `modelscope` package is installed;
+  into sft-tui's cache), only where the optional `modelscope` package is installed (here, or in the
+  training environment: LLaMA-Factory depends on it), in a subprocess (modelscope imports torch);
 - else one sentence saying what to install or how to plan without it.
 """
 
@@ -12,12 +13,24 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from tui.models.architecture import ModelError
 from tui.models.hub import FoundConfig, _read
 
 _TRUE = {"1", "true", "yes", "on", "y"}
+DOWNLOAD_TIMEOUT_S = 120
+# Errors end the script with one line on stderr: "ErrorName: message".
+_DOWNLOAD = (
+    "import sys\n"
+    "try:\n"
+    "    from modelscope.hub.file_download import model_file_download\n"
+    "    print(model_file_download(model_id=sys.argv[1], file_path='config.json', cache_dir=sys.argv[2]))\n"
+    "except Exception as err:\n"
+    "    sys.exit(f'{type(err).__name__}: {str(err).strip()[:200]}'.splitlines()[0])\n"
+)
 
 
 def use_modelscope() -> bool:
@@ -47,7 +60,8 @@ def modelscope_config(model_id: str) -> FoundConfig:
     found = cached_modelscope_config(model_id)
     if found is not None:
         return found
-    if importlib.util.find_spec("modelscope") is None:
+    python = _modelscope_python()
+    if python is None:
         raise ModelError(
             f"{model_id} is not in the ModelScope cache ({modelscope_cache_dir()}), and looking it up on ModelScope "
             "needs the modelscope package (pip install modelscope); or plan with its Hugging Face id, "
@@ -55,13 +69,25 @@ def modelscope_config(model_id: str) -> FoundConfig:
         )
     from tui.common.resources import user_cache_dir
 
-    try:
-        from modelscope.hub.file_download import model_file_download
-
-        path = Path(model_file_download(model_id=model_id, file_path="config.json",
-                                        cache_dir=str(user_cache_dir() / "modelscope")))
-    except Exception as err:  # noqa: BLE001 - modelscope's errors vary by version: one sentence, no traceback
-        text = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-        raise ModelError(f"ModelScope has no config.json for {model_id} or cannot be reached "
-                         f"({type(err).__name__}{': ' + text if text else ''})") from None
+    try:  # a subprocess: modelscope imports torch, which the TUI process never does
+        done = subprocess.run([str(python), "-c", _DOWNLOAD, model_id, str(user_cache_dir() / "modelscope")],
+                              capture_output=True, text=True, timeout=DOWNLOAD_TIMEOUT_S, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ModelError(f"ModelScope could not be asked for {model_id} ({type(err).__name__})") from None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines or not Path(lines[-1]).is_file():
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1][:200]
+        raise ModelError(f"ModelScope has no config.json for {model_id} or cannot be reached ({last})")
+    path = Path(lines[-1])
     return FoundConfig(_read(path), path, None, "modelscope", "config.json from ModelScope")
+
+
+def _modelscope_python() -> Path | None:
+    """A python that has modelscope: this one (the optional extra), else the training environment's
+    (LLaMA-Factory depends on modelscope)."""
+    if importlib.util.find_spec("modelscope") is not None:
+        return Path(sys.executable)
+    from tui.hardware.environment import find_llamafactory
+
+    found = find_llamafactory()
+    return found.python if found else None
