@@ -100,6 +100,7 @@ def _half_done(tmp_path: Path, model_dir: Path, name: str) -> tuple[Path, Path]:
 @pytest.mark.llamafactory
 def test_a_retry_resumes_from_the_newest_checkpoint_with_the_batch_halved(tiny_model_dir, tmp_path):
     from tests.support.llamafactory import offline_env
+    from tui.runs.follower import resumed_at_in
 
     run_dir, saves = _half_done(tmp_path, tiny_model_dir, "half")
     before = [json.loads(line) for line in (saves / "trainer_log.jsonl").read_text().splitlines()]
@@ -120,7 +121,10 @@ def test_a_retry_resumes_from_the_newest_checkpoint_with_the_batch_halved(tiny_m
     train = subprocess.run(["bash", str(new_dir / "run_sft.sh"), "--foreground"], check=False, capture_output=True,
                            text=True, timeout=600, env=offline_env())
     assert train.returncode == 0, (train.stdout + train.stderr)[-3000:]
-    log = (new_dir / "train.log").read_text() if (new_dir / "train.log").exists() else train.stdout + train.stderr
+    log = train.stdout + train.stderr
+    # run_sft.sh says where it resumes, as with --resume: the monitor and status count steps from there
+    assert log.splitlines()[0] == f"Resuming from {checkpoint}"
+    assert resumed_at_in(log.splitlines()[:3]) == 6
     # transformers keeps the new micro-batch (it restores the checkpoint's only with auto_find_batch_size) and says so
     assert "per_device_train_batch_size: 1 (from args) != 2 (from trainer_state.json)" in log
     assert "Instantaneous batch size per device = 1" in log and "Gradient Accumulation steps = 2" in log
