@@ -79,7 +79,7 @@ def make_plan_from_args(args):
         raise UserError("--model is required")
     try:
         request, report = build_request(args.hardware, args.model, args.dataset, args.recipe,
-                                        parse_overrides(args.set or []), args.gpus, args.nodes)
+                                        parse_overrides(args.set or []), args.gpus, args.nodes, modelscope=bool(getattr(args, "modelscope", False)))
         request.price_per_gpu_hour = getattr(args, "price_per_gpu_hour", None)
         return make_plan(request), request, report
     except (RequestError, ValueError) as err:

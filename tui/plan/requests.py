@@ -113,7 +113,7 @@ def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
 
 def build_request(hardware: str, model: str, datasets: list[str] | None = None, recipe: str | None = None,
                   overrides: dict | None = None, gpus: int | None = None, nodes: int = 1,
-                  profiles: ProfileSet | None = None, report=None, devices=None):
+                  profiles: ProfileSet | None = None, report=None, devices=None, modelscope: bool = False):
     """(PlanRequest, validation report or None). A `report` already made (the wizard validates
     with a progress bar) is used instead of validating `datasets` again; `devices` chosen in the
     wizard are used instead of `hardware`'s."""
@@ -121,7 +121,7 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
     if devices is None:
         devices, _ = pick_devices(hardware, gpus, profiles)
     try:
-        model_info = resolve_model(model, profiles)
+        model_info = resolve_model(model, profiles, modelscope=modelscope or None)
     except ModelError as err:
         raise RequestError(str(err)) from None
     recipes = {p.name: p.data for p in profiles.of("recipes")}
