@@ -26,6 +26,10 @@ def test_a_nan_loss_run_is_finished_with_a_warning(tiny_model_dir, tmp_path, nan
     assert watched.returncode == 0, watched.stdout[-2000:]
     assert watched.stdout.splitlines()[-2].startswith("finished: 8/8 steps")
     assert watched.stdout.splitlines()[-1] == "  " + WARNING
+    # the health event said it when it happened, once
+    what = "loss" if nan_filter == "off" else "gradient norm"
+    health = [line for line in watched.stdout.splitlines() if line.startswith("health: ")]
+    assert len(health) == 1 and health[0].startswith(f"health: the {what} became NaN at step 3, so nothing is learned")
     assert f"  {WARNING}" in sft_tui("status", run_dir, check=True).stdout.splitlines()
     last = json.loads(sft_tui("monitor", run_dir, "--json").stdout.splitlines()[-1])
     assert last["event"] == "finished" and last["warning"] == WARNING.removeprefix("warning: ")

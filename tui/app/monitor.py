@@ -31,6 +31,7 @@ from textual.widgets import (
 )
 from textual_plotext import PlotextPlot
 
+from tui.app.health import HealthPanel, alert
 from tui.runs.lifecycle import (
     ENDED,  # a run's last event is named after its ended status
 )
@@ -91,6 +92,7 @@ class RunMonitor(Vertical):
         super().__init__(**kwargs)
         self.run_dir = Path(run_dir).resolve()
         self.watcher = None
+        self.live = False
         self.steps: list[int] = []
         self.losses: list[float] = []
         self.eval_points: list[tuple[int, float]] = []
@@ -116,6 +118,7 @@ class RunMonitor(Vertical):
         yield Static(Content.from_markup("[b]$name[/b]  $where", name=self.run_dir.name, where=str(self.shown_dir)), id="run-title")
         yield Static("connecting…", id="run-status")
         yield ProgressBar(total=None, show_eta=False, id="run-progress")
+        yield HealthPanel(id="health")
         with Horizontal(id="run-charts"):
             yield PlotextPlot(id="loss-plot")
             with Vertical(id="run-side"):
@@ -159,6 +162,7 @@ class RunMonitor(Vertical):
             self.app.call_from_thread(self._set_status, Content.from_markup("[red]$err[/red]", err=str(err)))
             return
         self.watcher = watcher
+        self.live = watcher.status.status not in ENDED  # a post-mortem rings no bell
         self.app.call_from_thread(self._started)
 
     def _started(self) -> None:
@@ -196,6 +200,13 @@ class RunMonitor(Vertical):
                 self._dirty_plot = True
             elif event.kind in ENDED:
                 self.ended(event)
+                if self.live:
+                    alert(self, event, self.run_dir)
+            elif event.kind == "health":
+                self.query_one(HealthPanel).add(event.text)
+                lines.append(f"── health: {event.text}")
+                if self.live:
+                    alert(self, event, self.run_dir)
             elif event.kind in ("oom", "data_error", "data_warning", "checkpoint"):
                 lines.append(f"── {event.kind}: {event.text}")
         if lines and not self.paused:

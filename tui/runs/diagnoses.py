@@ -70,3 +70,46 @@ def oom_details(line: str) -> dict:
     if match := CAPACITY.search(line):
         details.update(gpu=int(match.group(1)), capacity=match.group(2), free=match.group(3))
     return details
+
+
+# --- training health: what the logged numbers of a running training say, one sentence each ---------
+
+def _n(value: float) -> str:
+    return f"{value:.4g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
+def health_nan(step: int, what: str, value: float) -> str:
+    word = "NaN" if value != value else "inf"
+    return (f"the {what} became {word} at step {step}, so nothing is learned from here on: likely fp16 overflowing on a "
+            "card without bf16 (train in bf16 where the GPU has it, else in fp32 with fp16 off), a learning rate too "
+            "high (lower learning_rate), or a bad row (check the data with `sft-tui validate`)")
+
+
+def health_grad_norm(step: int, grad_norm: float, median: float | None) -> str:
+    size = "inf" if grad_norm == float("inf") else f"{_n(grad_norm)}, {grad_norm / median:.0f}x its median {_n(median)}"
+    return (f"grad_norm exploded at step {step} ({size}): likely a learning rate too high or a bad batch; lower "
+            "learning_rate or lengthen the warmup (warmup_ratio), and check the rows with `sft-tui validate`")
+
+
+def health_spike(step: int, loss: float, median: float) -> str:
+    return (f"the loss spiked to {_n(loss)} at step {step}, {loss / median:.1f}x its recent median {_n(median)}: likely "
+            "a learning rate too high or a bad batch; lower learning_rate or lengthen the warmup (warmup_ratio), and "
+            "check the rows with `sft-tui validate`")
+
+
+def health_zero(step: int) -> str:
+    return (f"the loss is exactly 0 at step {step}, so every label is likely masked and nothing is learned: check that "
+            "the template matches the model, that cutoff_len is longer than the prompts, or set train_on_prompt")
+
+
+def health_overfitting(step: int, evals: list[float]) -> str:
+    rising = " -> ".join(_n(v) for v in evals)
+    return (f"eval_loss rose at {len(evals) - 1} evaluations in a row ({rising}, step {step}) while the training loss "
+            "fell: the model is overfitting; train fewer epochs (num_train_epochs), or keep the best checkpoint "
+            "(load_best_model_at_end with metric_for_best_model eval_loss)")
+
+
+def health_flat(step: int, points: int, first: float, last: float, change: float) -> str:
+    return (f"the loss has not moved ({_n(first)} at the first logged step, {_n(last)} at step {step}; {change:.2%} over "
+            f"the last {points} logged steps): likely a learning rate too low or every weight frozen; raise learning_rate, or check "
+            "finetuning_type and lora_target")

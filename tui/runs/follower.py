@@ -26,6 +26,7 @@ from tui.runs.diagnoses import (
     oom_details,
     setup_error_sentence,
 )
+from tui.runs.health import HealthCheck
 from tui.runs.logfiles import (
     TRAINER_LOG,
     LogTail,
@@ -50,8 +51,8 @@ class Event:
         return {"event": self.kind, **self.data, "text": self.text}
 
 
-EVENT_KINDS = ("line", "restarted", "started", "progress", "metrics", "checkpoint", "data_warning", "data_error",
-               "oom", "finished", "failed", "stopped", "vanished")
+EVENT_KINDS = ("line", "restarted", "started", "progress", "metrics", "health", "checkpoint", "data_warning",
+               "data_error", "oom", "finished", "failed", "stopped", "vanished")
 
 
 # tqdm's bar, possibly followed on the same line by a log record (stderr has no newline between).
@@ -167,6 +168,7 @@ class Follower:
         self.data_error: str | None = None
         self.dropped_rows = 0
         self._grad_norm_by_epoch: dict[float, float] = {}
+        self.health = HealthCheck()  # diagnoses of the logged numbers (tui.runs.health), each once
 
     # The public surface: poll(), then the summary attributes above.
 
@@ -192,7 +194,7 @@ class Follower:
             self.step = 0
         if rows:  # grad_norm and the resume step are only on the console: harvest them before the rows need them
             for line in lines:
-                if line.startswith("{'") and "grad_norm" in line:
+                if line.lstrip().startswith("{'") and "grad_norm" in line:  # the console pads it with spaces
                     self._console_metrics(line.strip())
                 elif "esum" in line or "Continuing" in line:
                     self._resume_line(line)
@@ -317,11 +319,13 @@ class Follower:
             return []
         if "grad_norm" in values and isinstance(values.get("epoch"), float):
             self._grad_norm_by_epoch[round(values["epoch"], 2)] = values["grad_norm"]
+        if is_nan(values.get("grad_norm")):
+            self.health.saw_nan()
         if not self.use_console_metrics or "train_runtime" in values:
             return []
         metrics = {"loss": values.get("loss"), "eval_loss": values.get("eval_loss"), "lr": values.get("learning_rate"),
                    "epoch": values.get("epoch"), "grad_norm": values.get("grad_norm")}
-        return [self._metrics_event({k: v for k, v in metrics.items() if v is not None})]
+        return self._metrics_event({k: v for k, v in metrics.items() if v is not None})
 
     def _jsonl_row(self, text: str) -> list[Event]:
         row = parse_row(text)
@@ -345,10 +349,11 @@ class Follower:
                 grad_norm = self._grad_norm_by_epoch.get(round(float(row["epoch"]), 2))
                 if grad_norm is not None:
                     metrics["grad_norm"] = grad_norm
-            events.append(self._metrics_event(metrics))
+            events.extend(self._metrics_event(metrics))
         return events
 
-    def _metrics_event(self, metrics: dict) -> Event:
+    def _metrics_event(self, metrics: dict) -> list[Event]:
+        """The metrics event, then the health events its numbers give (tui.runs.health)."""
         # with logging_nan_inf_filter (transformers' default) a NaN loss is logged as the last good
         # value or 0, and only the gradient norm shows NaN
         if self.nan_step is None and (is_nan(metrics.get("loss")) or is_nan(metrics.get("grad_norm"))):
@@ -362,7 +367,11 @@ class Follower:
         data = {**self._position(), **metrics}
         if data["total_steps"]:
             data["percentage"] = round(data["current_steps"] / data["total_steps"] * 100, 2)
-        return Event("metrics", data, ", ".join(parts))
+        events = [Event("metrics", data, ", ".join(parts))]
+        for _name, found, sentence in self.health.observe({**metrics, "current_steps": data["current_steps"]},
+                                                          self.total_steps):
+            events.append(Event("health", found, sentence))
+        return events
 
     # --- how it ended ----------------------------------------------------------------------------
 
