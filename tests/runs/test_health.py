@@ -55,8 +55,8 @@ def test_a_real_nan_run_gives_one_health_event_at_its_first_nan(tmp_path, name, 
     ("spike", "loss_spike", 40, "the loss spiked to 6.812 at step 40"),
     ("grad_norm", "grad_norm_exploding", 36, "grad_norm exploded at step 36 (874.2,"),
     ("zero_loss", "zero_loss", 2, "the loss is exactly 0 at step 2, so every label is likely masked"),
-    ("overfitting", "overfitting", 50, "eval_loss rose at 3 evaluations in a row (1.12 -> 1.14 -> 1.19 -> 1.27, step 50) "
-                                       "while the training loss fell: the model is overfitting"),
+    ("overfitting", "overfitting", 50, ("eval_loss rose at 3 evaluations in a row (1.12 -> 1.14 -> 1.19 -> 1.27, step 50) "
+                                        "while the training loss fell: the model is overfitting")),
 ])
 @pytest.mark.parametrize("chunks", [1, 7])
 def test_each_diagnosis_once_with_its_cause_and_fix(tmp_path, name, diagnosis, step, words, chunks):
@@ -127,9 +127,9 @@ def test_monitor_plain_and_json_show_the_diagnosis(tmp_path):
     assert plain.returncode == 0, plain.stdout + plain.stderr
     lines = plain.stdout.splitlines()
     health = [line for line in lines if line.startswith("health: ")]
-    assert health == ["health: the loss spiked to 6.812 at step 40, 5.2x its recent median 1.318: likely a learning "
-                      "rate too high or a bad batch; lower learning_rate or lengthen the warmup (warmup_ratio), and "
-                      "check the rows with `sft-tui validate`"]
+    assert health == [("health: the loss spiked to 6.812 at step 40, 5.2x its recent median 1.318: likely a learning "
+                       "rate too high or a bad batch; lower learning_rate or lengthen the warmup (warmup_ratio), and "
+                       "check the rows with `sft-tui validate`")]
     assert lines.index(health[0]) == lines.index("step 40/60  loss 6.8124  lr 2.00e-04  ETA 0:00:40") + 1
     rows = [json.loads(line) for line in sft_tui("monitor", run_dir, "--json").stdout.splitlines()]
     assert [(r["diagnosis"], r["step"], r["text"]) for r in rows if r["event"] == "health"] == \

@@ -5,6 +5,7 @@ machine cannot run the plan (bf16 on a machine without it), and a loss that went
 
 from __future__ import annotations
 
+import math
 import re
 
 OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError", "HIP out of memory", "MPS backend out of memory",
@@ -79,7 +80,7 @@ def _n(value: float) -> str:
 
 
 def health_nan(step: int, what: str, value: float) -> str:
-    word = "NaN" if value != value else "inf"
+    word = "NaN" if math.isnan(value) else "inf"
     return (f"the {what} became {word} at step {step}, so nothing is learned from here on: likely fp16 overflowing on a "
             "card without bf16 (train in bf16 where the GPU has it, else in fp32 with fp16 off), a learning rate too "
             "high (lower learning_rate), or a bad row (check the data with `sft-tui validate`)")

@@ -16,6 +16,7 @@ said once per run.
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from statistics import median
 
 from tui.runs import diagnoses
@@ -116,7 +117,7 @@ class HealthCheck:
         last = self.evals[-(OVERFIT_EVALS + 1):]
         if len(last) <= OVERFIT_EVALS:
             return
-        rising = all(b[1] > a[1] for a, b in zip(last, last[1:]))
+        rising = all(b[1] > a[1] for a, b in pairwise(last))
         falling = last[0][2] is not None and last[-1][2] is not None and last[-1][2] < last[0][2]
         if rising and falling:
             say("overfitting", diagnoses.health_overfitting(step, [e for _, e, _ in last]),

@@ -48,18 +48,18 @@ def write(name: str, total: int, epochs: int, train: dict, evals: dict | None = 
             console.append(" " * 45 + "{" + f"'eval_loss': '{evals[step]:.4g}', 'eval_runtime': '0.5', "
                            f"'eval_samples_per_second': '32', 'eval_steps_per_second': '8', 'epoch': '{epoch:.4g}'" + "}\n")
         for values in logged:
-            logs = dict(current_steps=step, total_steps=total, loss=values.get("loss"), eval_loss=values.get("eval_loss"),
-                        predict_loss=None, reward=None, accuracy=None, lr=values.get("lr"), epoch=epoch,
-                        percentage=round(step / total * 100, 2), elapsed_time=clock(elapsed),
-                        remaining_time=clock(remaining))
+            logs = {"current_steps": step, "total_steps": total, "loss": values.get("loss"),  # LogCallback's key order
+                    "eval_loss": values.get("eval_loss"), "predict_loss": None, "reward": None, "accuracy": None,
+                    "lr": values.get("lr"), "epoch": epoch, "percentage": round(step / total * 100, 2),
+                    "elapsed_time": clock(elapsed), "remaining_time": clock(remaining)}
             if tokens_per_step:
                 logs["throughput"] = round(step * tokens_per_step / elapsed, 2)
                 logs["total_tokens"] = step * tokens_per_step
             rows.append(json.dumps({k: v for k, v in logs.items() if v is not None}) + "\n")
         if not logged:
             console.append(bar + "\r")
-    rows.append(json.dumps(dict(current_steps=total, total_steps=total, epoch=float(epochs), percentage=100.0,
-                                elapsed_time=clock(total * s_per_step), remaining_time="0:00:00")) + "\n")
+    rows.append(json.dumps({"current_steps": total, "total_steps": total, "epoch": float(epochs), "percentage": 100.0,
+                            "elapsed_time": clock(total * s_per_step), "remaining_time": "0:00:00"}) + "\n")
     console.append("***** train metrics *****\n"
                    f"  epoch                    =        {float(epochs)}\n"
                    f"  train_runtime            = {clock(total * s_per_step)}.00\n"
