@@ -242,3 +242,38 @@ def test_webhook_flag_takes_only_http_urls(capsys):
         parse("--webhook", "ftp://example.org/x")
     assert exit_.value.code == 2
     assert "'ftp://example.org/x' is not an http:// or https:// URL" in capsys.readouterr().err
+
+
+def test_monitor_plain_posts_the_health_diagnosis_and_the_end_to_the_webhook(server, tmp_path):
+    """`sft-tui monitor --plain --notify --webhook URL` on a recorded run: the local server gets the
+    run's health diagnosis and its end, each once, and the monitor still prints and exits as usual."""
+    from tests.runs.test_health import recorded_health_run
+    from tests.runs.test_runs import sft_tui
+
+    run_dir = recorded_health_run(tmp_path, "spike")
+    done = sft_tui("monitor", run_dir, "--plain", "--notify", "--webhook", url_of(server, "/hook"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""  # a terminal-less stderr gets no escape sequences, and the webhook worked
+    assert [(path, body["status"], body["run"]) for path, _, body in server.received] == [
+        ("/hook", "health", "finished"), ("/hook", "finished", "finished")]
+    health, finished = (body for _, _, body in server.received)
+    assert health["message"].startswith("the loss spiked to 6.812 at step 40")
+    assert health["text"].startswith("sft-tui: finished health: the loss spiked")
+    assert finished["message"].startswith("60/60 steps; adapter and checkpoints in ")
+    assert [h["Priority"] for _, h, _ in server.received] == ["high", "default"]
+
+
+def test_monitor_json_without_notify_posts_nothing(server, tmp_path):
+    from tests.runs.test_health import recorded_health_run
+    from tests.runs.test_runs import sft_tui
+
+    run_dir = recorded_health_run(tmp_path, "spike")
+    assert sft_tui("monitor", run_dir, "--json").returncode == 0
+    assert server.received == []
+
+
+def test_monitor_help_names_notify_and_webhook():
+    from tests.runs.test_runs import sft_tui
+
+    text = sft_tui("monitor", "--help", check=True).stdout
+    assert "--notify" in text and "--webhook URL" in text

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from tui.cli.common import EXIT_OK, EXIT_PROBLEMS, UserError, print_json
+from tui.cli.notify import add_notify_arguments
 
 POLL_S = 0.5  # how often the headless monitor reads the logs
 GPU_POLL_S = 1.0
@@ -85,8 +86,10 @@ def cmd_monitor(args) -> int:
         from tui.app import run_app
 
         return run_app(monitor=run_dir)
+    from tui.cli.notify import notifier_from_args
+
     try:
-        return follow_headless(run_dir, as_json=args.json)
+        return follow_headless(run_dir, as_json=args.json, notifier=notifier_from_args(args))
     except RunError as err:
         raise UserError(str(err)) from None
 
@@ -116,8 +119,10 @@ class GpuPoller:
         self.sampler.close()
 
 
-def follow_headless(run_dir: Path, as_json: bool) -> int:
-    """Print one line (or JSON object) per event until the run ends; exit with the run's status."""
+def follow_headless(run_dir: Path, as_json: bool, notifier=None) -> int:
+    """Print one line (or JSON object) per event until the run ends; exit with the run's status.
+    A notifier (tui.cli.notify: --notify/--webhook) is given every event and picks the run's end
+    and the health diagnoses."""
     from tui.runs.lifecycle import (
         ENDED,  # a run's last event is named after its ended status
     )
@@ -139,6 +144,8 @@ def follow_headless(run_dir: Path, as_json: bool) -> int:
                     line = plain_line(event, gpus.latest if gpus else None)
                     if line:
                         print(line, flush=True)
+                if notifier is not None:
+                    notifier.on_event(event, watcher.run_dir)
                 if event.kind in ENDED:
                     if event.kind == "failed" and not as_json:
                         print_failure_details(event, run_dir)
@@ -254,6 +261,7 @@ def add_run_parsers(sub) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--plain", action="store_true", help="one line per event (step/total, loss, lr, ETA, GPU memory)")
     p.add_argument("--json", action="store_true", help="one JSON object per event")
+    add_notify_arguments(p)
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser("retry", help="write the next run directory after a failure (--fix oom)")
