@@ -370,3 +370,22 @@ def test_check_reports_a_setting_whose_package_is_missing(golden_specs, tmp_path
     assert done.returncode == 0 and result["ok"]
     assert any(n.startswith("enable_liger_kernel: needs liger-kernel") and n.endswith("install it on the machine the run is for")
                for n in result["notes"])
+
+
+def test_a_dataset_with_images_gets_media_dir_at_its_folder(tmp_path, capsys):
+    """LLaMA-Factory looks for images under media_dir (default: dataset_dir, the run directory);
+    the rows name them relative to the dataset file's folder."""
+    from tui.cli.main import main
+
+    data = tmp_path / "vision"
+    (data / "img").mkdir(parents=True)
+    (data / "img" / "cat.png").write_bytes(b"\x89PNG")
+    rows = [{"messages": [{"role": "user", "content": f"<image>What is {i}?"}, {"role": "assistant", "content": "A cat."}],
+             "images": ["img/cat.png"]} for i in range(3)]
+    (data / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["validate", str(data / "train.jsonl")]) == 0
+    assert "  rows with media: images 3" in capsys.readouterr().out
+    assert main(["export", "--hardware", "rtx4090-24g", "--model", "qwen2.5-0.5b", "--dataset", str(data / "train.jsonl"),
+                 "--out", str(tmp_path / "out"), "--name", "v"]) == 0
+    train = yaml.safe_load((tmp_path / "out" / "runs" / "v" / "train.yaml").read_text())
+    assert train["media_dir"] == str(data)

@@ -146,3 +146,13 @@ def test_moe_activations_count_the_experts_a_token_is_routed_to():
     assert dense == 4 * ARCH.intermediate_size
     weights = estimate(TrainingShape(arch=moe)).breakdown["weights"]
     assert weights == pytest.approx(moe.param_count() * 2 / GIB)  # every expert's weights are held
+
+
+def test_a_multimodal_model_holds_its_frozen_vision_tower_in_the_weights():
+    from dataclasses import replace as with_
+
+    mm = with_(ARCH, multimodal=True, vision_params=675_759_104)  # Qwen2-VL-7B's tower and projector
+    for method in ("lora", "full", "freeze"):
+        shape = replace(BASE, arch=mm, finetuning_type=method)
+        text_only = replace(BASE, finetuning_type=method)
+        assert gib(shape, "weights") - gib(text_only, "weights") == pytest.approx(675_759_104 * 2 / GIB)

@@ -25,9 +25,9 @@ def colour(index: int) -> tuple[str, str]:
 
 
 def short(value) -> str:
-    from tui.cli.compare import _value
+    from tui.runs.compare import shown_value
 
-    text = _value(value)
+    text = shown_value(value)
     return text if len(text) <= 28 else "…" + text[-27:]
 
 

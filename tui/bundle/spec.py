@@ -157,6 +157,11 @@ def train_settings(spec: dict) -> dict:
             settings.pop(key, None)
     settings["dataset_dir"] = paths["run_dir"]
     settings["output_dir"] = paths["output_dir"]
+    # LLaMA-Factory finds images/videos under media_dir, which defaults to dataset_dir (this run
+    # directory); the rows name them relative to the dataset file's folder.
+    media = [entry for entry in data["entries"].values() if set(entry.get("columns", {})) & MEDIA_COLUMNS]
+    if media and "media_dir" not in settings:
+        settings["media_dir"] = str(Path(media[0]["file_name"]).parent)
     settings["overwrite_output_dir"] = True
     settings["plot_loss"] = True
     settings.setdefault("report_to", launch["report_to"])  # your --set report_to=... wins
@@ -176,7 +181,9 @@ def resume_reason(follows: dict) -> str:
             f"run_sft.sh --resume continues from this run's own newest checkpoint instead")
 
 
+MEDIA_COLUMNS = {"images", "videos", "audios"}
 BUNDLE_REASONS = {
+    "media_dir": "your images and videos are named relative to the dataset file's folder",
     "do_train": "train (sft-tui bundle)",
     "dataset": "the validated training file(s), registered in this bundle's dataset_info.json",
     "eval_dataset": "the validation split file",

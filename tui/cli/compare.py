@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tui.cli.common import EXIT_OK, UserError, print_json
 
 DETAIL_WIDTH = 40  # a failure's sentence is cut to this in the table; --json has it whole
-
-
-def _value(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
 
 
 def _loss(value, step=None) -> str:
@@ -95,7 +82,9 @@ def cmd_compare(args) -> int:
     names = [run.name for run in comparison.runs]
     if comparison.differences:
         print(f"Settings that differ ({len(comparison.differences)}):")
-        diff_rows = [(key, [_value(v) for v in values]) for key, values in comparison.differences.items()]
+        from tui.runs.compare import shown_value
+
+        diff_rows = [(key, [shown_value(v) for v in values]) for key, values in comparison.differences.items()]
         print("\n".join(table(["setting", *names], diff_rows)))
     else:
         print("No setting differs between these runs.")

@@ -34,6 +34,8 @@ def print_validation(report) -> None:
         split = f" [{f.split}]" if f.split else ""
         print(f"{f.path}{split}: {f.format} ({f.format_source}); {plural(f.rows, 'row')}, {f.valid_rows} valid; "
               f"{plural(errors, 'error')}, {plural(f.problem_count - errors, 'warning')}")
+        if f.media_rows:
+            print("  rows with media: " + ", ".join(f"{kind} {n}" for kind, n in sorted(f.media_rows.items())))
     data = report.to_json()
     stats = data["stats"]
     if stats["splits"]:

@@ -154,6 +154,14 @@ def freeze_trainable(shape: TrainingShape) -> int:
 
 
 def weights_bytes(shape: TrainingShape) -> float:
+    """The frozen weights as held: the language model's, plus a multimodal model's vision tower
+    and projector, frozen in the compute dtype for every finetuning type (LLaMA-Factory's
+    freeze_vision_tower default; under QLoRA bitsandbytes quantizes the tower's linear layers
+    too, so this is on the safe side there)."""
+    return _language_weights_bytes(shape) + shape.arch.vision_params * shape.compute_bytes
+
+
+def _language_weights_bytes(shape: TrainingShape) -> float:
     arch = shape.arch
     linear = sum(layer.params for layer in arch.linear_layers())
     if shape.finetuning_type == "full" and shape.low_rank_optimizer != "badam":

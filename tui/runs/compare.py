@@ -28,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from tui.runs.lifecycle import find_runs, output_dir_of, run_status
+from tui.runs.lifecycle import find_runs, output_dir_of, resumed_at_of, run_status
 from tui.runs.logfiles import duration_seconds, last_lines, read_trainer_log
 
 # Every run has its own value of these by construction: a difference in them says nothing.
@@ -58,6 +58,8 @@ class RunResult:
     best_loss: float | None = None
     best_loss_step: int | None = None
     mean_train_loss: float | None = None  # LLaMA-Factory's train_loss: the average over the run
+    # (of the steps trained since resuming, for a run that resumed: see read_run)
+    resumed_at: int | None = None  # the checkpoint step it resumed from (--resume, or a retry's)
     final_eval_loss: float | None = None
     best_eval_loss: float | None = None
     best_eval_step: int | None = None
@@ -343,6 +345,12 @@ def read_run(run_dir: Path, name: str | None = None) -> RunResult:
 
     final = _results_file(output_dir) or console_final_metrics(run_dir)
     result.mean_train_loss = _float(final.get("train_loss"))
+    result.resumed_at = resumed_at_of(run_dir)
+    if result.mean_train_loss is not None and result.resumed_at and result.steps_done \
+            and result.steps_done > result.resumed_at:
+        # transformers divides the loss summed over this session's steps by the global step, counted
+        # from 0: a run that resumed at step N reports it (steps - N) / steps too low.
+        result.mean_train_loss *= result.steps_done / (result.steps_done - result.resumed_at)
     if result.final_eval_loss is None and _float(final.get("eval_loss")) is not None:
         result.final_eval_loss = result.best_eval_loss = _float(final["eval_loss"])
     runtime = _float(final.get("train_runtime"))
@@ -351,3 +359,16 @@ def read_run(run_dir: Path, name: str | None = None) -> RunResult:
     tokens = [_float(final.get(key)) for key in TOKENS_PER_SECOND_KEYS]
     result.tokens_per_second = next((t for t in tokens if t), None) or (throughput[-1] if throughput else None)
     return result
+
+
+def shown_value(value) -> str:
+    """A setting's value as the CLI table and the app show it."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
