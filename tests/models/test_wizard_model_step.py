@@ -8,7 +8,7 @@ import asyncio
 from textual.widgets import Input, Static
 
 from tests.models.fake_hub import FakeHub
-from tests.models.test_resolve import QWEN25_7B, QWEN3_30B_A3B
+from tests.models.test_resolve import QWEN3_30B_A3B, QWEN25_7B
 from tui.app.main import SftTuiApp
 from tui.app.wizard.model import ModelSuggester, completion_candidates
 from tui.common.profiles import load_profiles

@@ -9,7 +9,6 @@ import pytest
 from tests.plan.test_planner import request
 from tui.cli.main import main
 from tui.plan.host_ram import PROCESS_GIB, SHARD_GIB, host_ram, host_ram_warning
-from tui.plan.memory import GIB
 from tui.plan.planner import plan
 from tui.plan.values import DataFacts
 
