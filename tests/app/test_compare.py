@@ -85,3 +85,18 @@ def test_snapshot_of_the_compare_screen(snap_compare, tmp_path, monkeypatch):
         await settle(pilot)
 
     assert snap_compare(CompareApp([finished, oom]), terminal_size=(100, 32), run_before=run_before)
+
+
+def test_the_run_mean_loss_of_a_resumed_run_counts_only_its_own_steps(tmp_path):
+    """transformers' train_loss after resuming at step N is the loss summed over steps N+1.. divided
+    by the global step: compare puts it back over the steps this run trained."""
+    from tui.runs.compare import read_run
+
+    run_dir = recorded_run(tmp_path, "finished")
+    assert read_run(run_dir).mean_train_loss == 6.2494
+    log = run_dir / "train.log"
+    log.write_text(f"Resuming from {tmp_path}/saves/earlier/checkpoint-4\n" + log.read_text())
+    resumed = read_run(run_dir)
+    assert resumed.resumed_at == 4 and resumed.steps_done == 8
+    assert resumed.mean_train_loss == 6.2494 * 2
+    assert resumed.to_json()["resumed_at"] == 4

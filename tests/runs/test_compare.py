@@ -105,6 +105,7 @@ def test_compare_json_has_the_differences_and_one_summary_per_run(two_runs, caps
         "name": "base", "run_dir": str(base), "status": "finished", "detail": "",
         "steps_done": 8, "total_steps": 8, "final_loss": 6.23968, "best_loss": 6.23968, "best_loss_step": 8,
         "mean_train_loss": 6.2494,  # from the console's train metrics: the recording kept no all_results.json
+        "resumed_at": None,
         "final_eval_loss": None, "best_eval_loss": None, "best_eval_step": None,
         "train_seconds": 0.21, "tokens_per_second": None, "samples_per_second": 152.379,
         "peak_vram_allocated_gib": None, "peak_vram_reserved_gib": None,  # a CPU run logs vram 0.0
@@ -112,7 +113,7 @@ def test_compare_json_has_the_differences_and_one_summary_per_run(two_runs, caps
     assert second == {
         "name": "lr-high", "run_dir": str(varied), "status": "finished", "detail": "",
         "steps_done": 8, "total_steps": 8, "final_loss": 5.9, "best_loss": 5.81, "best_loss_step": 6,
-        "mean_train_loss": 5.94, "final_eval_loss": 6.1, "best_eval_loss": 6.0, "best_eval_step": 4,
+        "mean_train_loss": 5.94, "resumed_at": None, "final_eval_loss": 6.1, "best_eval_loss": 6.0, "best_eval_step": 4,
         "train_seconds": 3723.4, "tokens_per_second": 2048.0, "samples_per_second": 0.5,
         "peak_vram_allocated_gib": 10.5, "peak_vram_reserved_gib": 12.25, "planned_gib": 13.1,
         "source": "trainer_log.jsonl"}

@@ -99,7 +99,7 @@ class CompareScreen(Screen):
         lines = [Content.from_markup("[b]Runs[/b]")]
         for i, run in enumerate(runs):
             _, hex_colour = colour(i)
-            steps = f"{run.steps_done or 0}/{run.total_steps or '?'}"
+            steps = f"{run.steps_done or 0}/{run.total_steps or '?'}" + (f" from {run.resumed_at}" if run.resumed_at else "")
             final = f"{run.final_loss:.4f}" if run.final_loss is not None else "-"
             best = f"{run.best_eval_loss:.4f}" if run.best_eval_loss is not None else None
             lines.append(Content.from_markup(f"[{hex_colour}]━━[/] [b]$name[/b]", name=run.name))

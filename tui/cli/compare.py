@@ -40,10 +40,16 @@ def _status(run) -> str:
     return f"{run.status}: {detail}"
 
 
+def _steps(run) -> str:
+    if not (run.steps_done or run.total_steps):
+        return "-"
+    return f"{run.steps_done or 0}/{run.total_steps or '?'}" + (f" (from {run.resumed_at})" if run.resumed_at else "")
+
+
 def result_rows(runs) -> list[tuple[str, list[str]]]:
     return [
         ("status", [_status(r) for r in runs]),
-        ("steps", [f"{r.steps_done or 0}/{r.total_steps or '?'}" if r.steps_done or r.total_steps else "-" for r in runs]),
+        ("steps", [_steps(r) for r in runs]),
         ("train loss, final", [_loss(r.final_loss) for r in runs]),
         ("train loss, best @step", [_loss(r.best_loss, r.best_loss_step) for r in runs]),
         ("train loss, run mean", [_loss(r.mean_train_loss) for r in runs]),
