@@ -43,7 +43,7 @@ async def test_two_runs_curves_on_one_chart_and_the_setting_that_differs(tmp_pat
         # the console's rows are placed by epoch: 3 epochs of 4 steps, logged every step
         assert runs[1].loss_curve == [(1.0, 6.256), (2.0, 6.248), (3.0, 6.261), (4.0, 6.239), (5.0, 6.258)]
         assert text(screen, "#compare-runs").splitlines() == [
-            "Runs", "━━ finished", "   finished, step 8/8, loss 6.2397", "━━ oom", "   failed, step 4/12, loss 6.2580"]
+            "Runs", "━━ finished", "   finished, steps 8/8, loss 6.2397", "━━ oom", "   failed, steps 4/12, loss 6.2580"]
         assert text(screen, "#compare-settings").splitlines() == [
             "", "Settings that differ (1)", "learning_rate", "  ━ 3e-05", "  ━ 0.0001"]
         shown = app.export_screenshot()

@@ -99,11 +99,12 @@ class CompareScreen(Screen):
         lines = [Content.from_markup("[b]Runs[/b]")]
         for i, run in enumerate(runs):
             _, hex_colour = colour(i)
-            steps = f"{run.steps_done or 0}/{run.total_steps or '?'}" + (f" from {run.resumed_at}" if run.resumed_at else "")
+            done = f"{run.resumed_at + 1}-{run.steps_done or 0}" if run.resumed_at else f"{run.steps_done or 0}"
+            steps = f"steps {done}/{run.total_steps or '?'}"  # a resumed run: the steps it trained itself
             final = f"{run.final_loss:.4f}" if run.final_loss is not None else "-"
             best = f"{run.best_eval_loss:.4f}" if run.best_eval_loss is not None else None
             lines.append(Content.from_markup(f"[{hex_colour}]━━[/] [b]$name[/b]", name=run.name))
-            lines.append(Content(f"   {run.status}, step {steps}, loss {final}" + (f", eval {best}" if best else "")))
+            lines.append(Content(f"   {run.status}, {steps}, loss {final}" + (f", eval {best}" if best else "")))
         self.query_one("#compare-runs", Static).update(Content("\n").join(lines))
 
         if comparison.differences:
