@@ -36,6 +36,7 @@ from tui.runs.lifecycle import (
     ENDED,  # a run's last event is named after its ended status
 )
 from tui.runs.logfiles import format_duration
+from tui.runs.speed import speed_text
 
 POLL_S = 0.5
 GPU_POLL_S = 1.0
@@ -221,6 +222,8 @@ class RunMonitor(Vertical):
         state = status.status if self.ended_event is None else self.ended_event.kind
         where = f"step {follower.step}/{total}" if total else "waiting for training to start"
         eta = f"ETA {format_duration(follower.eta)}" if follower.eta is not None and state == "running" else ""
+        if state == "running" and (speed := follower.speed.now(follower)):
+            eta += f"  {speed_text(speed)}"
         colour = {"running": "green", "finished": "green", "failed": "red", "vanished": "red", "stopped": "yellow"}.get(state, "white")
         self._set_status(f"[{colour}]{state}[/{colour}]  {where}  {eta}")
         m = follower.last_metrics

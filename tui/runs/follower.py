@@ -35,6 +35,7 @@ from tui.runs.logfiles import (
     is_nan,
     parse_row,
 )
+from tui.runs.speed import Speed
 
 CONTEXT_LINES = 12  # lines kept before an exception for the failure event
 
@@ -145,6 +146,7 @@ class Follower:
         self.console = LogTail(self.run_dir / "train.log", train_log_offset)
         self.jsonl = LogTail(self.output_dir / TRAINER_LOG) if self.output_dir else None
         self.use_console_metrics = self.output_dir is None or not self.output_dir.is_dir()
+        self.speed = Speed(self.run_dir)  # the plan's time estimate, against the measured rate
         self._reset_state()
         if train_log_offset:
             self.started = True  # opened at the tail of a long log: its banner is behind us
@@ -311,6 +313,8 @@ class Follower:
         for key in ("loss", "lr"):
             if key in self.last_metrics:
                 position[key] = self.last_metrics[key]
+        if speed := self.speed.now(self):
+            position["speed"] = speed
         return position
 
     def _console_metrics(self, text: str) -> list[Event]:

@@ -11,6 +11,7 @@ from tui.runs.diagnoses import nan_loss_warning
 from tui.runs.follower import Event, Follower
 from tui.runs.lifecycle import ENDED, RunStatus, run_status
 from tui.runs.logfiles import format_duration, tail_offset
+from tui.runs.speed import speed_text
 
 # A log bigger than this is opened at its last lines (the numbers come from trainer_log.jsonl,
 # which is read whole: one short line per logging step).
@@ -46,6 +47,10 @@ class RunWatcher:
         f = self.follower
         if status.status == "finished":
             warning = {"warning": nan_loss_warning(f.nan_step)} if f.nan_step is not None else {}
+            versus = f.speed.at_end(f)
+            if versus["estimated_seconds"] is not None or versus["estimated_tokens_per_second"] is not None:
+                record_estimate_vs_actual(self.run_dir, versus)
+                warning["estimate_vs_actual"] = versus
             return Event("finished", {"exit_code": 0, **f.final_metrics, "output_dir": status.output_dir, **warning},
                          f"{f.step}/{f.total_steps or f.step} steps"
                          + (f", train_loss {f.final_metrics['train_loss']}" if "train_loss" in f.final_metrics else "")
@@ -59,6 +64,17 @@ class RunWatcher:
             return Event("stopped", {"exit_code": status.exit_code, "step": f.step},
                          f"stopped at step {f.step}/{f.total_steps or '?'}; continue with `sft-tui run {self.run_dir} --resume`")
         return Event("vanished", {"step": f.step}, status.detail)
+
+
+def record_estimate_vs_actual(run_dir: Path, versus: dict) -> None:
+    """state.json's estimate_vs_actual, for calibrating the time estimate later; a read-only copy of a
+    run directory (a post-mortem) is left as it is."""
+    from tui.runs.lifecycle import write_state
+
+    try:
+        write_state(run_dir, estimate_vs_actual=versus)
+    except OSError:
+        pass
 
 
 def exit_status_of(event: Event) -> int:
@@ -88,6 +104,8 @@ def plain_line(event: Event, gpus=None) -> str | None:
         if event.kind == "metrics" and isinstance(data.get("lr"), (int, float)):
             parts.append(f"lr {data['lr']:.2e}")
         parts.append(f"ETA {format_duration(data.get('remaining'))}")
+        if data.get("speed"):
+            parts.append(speed_text(data["speed"]))
         for sample in gpus or []:
             parts.append(f"GPU{sample.index} {sample.memory_used_mib / 1024:.1f}/{sample.memory_total_mib / 1024:.0f} GiB")
         return "  ".join(parts)
