@@ -277,3 +277,30 @@ def test_monitor_help_names_notify_and_webhook():
 
     text = sft_tui("monitor", "--help", check=True).stdout
     assert "--notify" in text and "--webhook URL" in text
+
+
+async def test_the_apps_alert_rings_and_notifies_in_a_thread(monkeypatch, tmp_path):
+    """tui.app.health.alert: the bell at once, notify() (no terminal: the app owns it) in a worker, with
+    $SFT_TUI_WEBHOOK as the webhook; events that are not an end or a diagnosis do nothing."""
+    import threading
+
+    from textual.app import App
+
+    from tui.app.health import alert
+    from tui.runs.follower import Event
+
+    calls = []
+    monkeypatch.setenv("SFT_TUI_WEBHOOK", "http://127.0.0.1:9/hook")
+    monkeypatch.setattr("tui.app.health.notify", lambda kind, run_dir, message, **kw: calls.append(
+        (kind, run_dir, message, kw, threading.current_thread() is threading.main_thread())))
+    app = App()
+    bells = []
+    monkeypatch.setattr(app, "bell", lambda: bells.append(1))
+    async with app.run_test() as pilot:
+        alert(app.screen, Event("metrics", {}, "loss 1.0"), tmp_path)
+        alert(app.screen, Event("health", {"diagnosis": "loss_spike"}, "the loss spiked"), tmp_path)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert bells == [1]
+    assert calls == [("health", tmp_path, "the loss spiked", {"webhook": "http://127.0.0.1:9/hook", "terminal": None},
+                      False)]
