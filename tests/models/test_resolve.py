@@ -234,3 +234,17 @@ def test_resolving_a_profile_imports_no_hub_client():
             "resolve_model('qwen3-4b', load_profiles()); print('huggingface_hub' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_a_typo_of_a_known_hub_id_offline_still_gets_did_you_mean(monkeypatch, tmp_path):
+    from tui.common.profiles import load_profiles
+    from tui.models.architecture import ModelError
+    from tui.models.resolve import resolve_model
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(ModelError) as caught:
+        resolve_model("Qwen/Qwen2.5-7B-Instruc", load_profiles(["models"]))
+    message = str(caught.value)
+    assert message.startswith("HF_HUB_OFFLINE is set and Qwen/Qwen2.5-7B-Instruc is not in the Hugging Face cache")
+    assert "; or did you mean Qwen/Qwen2.5-7B-Instruct" in message and "\n" not in message

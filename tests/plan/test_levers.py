@@ -83,10 +83,12 @@ def test_packing_makes_every_row_cutoff_len_long_and_counts_steps_from_tokens():
     packed = plan(request("a100-80g", "qwen2.5-0.5b", data=data, overrides={"cutoff_len": 1024, "packing": True}))
     assert plain.seq_len == 300 and packed.seq_len == 1024
     assert "packing" in packed.seq_len_source
-    tokens = 800 * 100 + 200 * 300
-    per_step = packed.settings["per_device_train_batch_size"] * packed.settings["gradient_accumulation_steps"]
-    epochs = packed.settings["num_train_epochs"]
-    assert packed.steps == -(-int(-(-tokens // 1024) * epochs) // per_step)
+    from tui.plan.rules import optimizer_steps
+
+    packed_rows = -(-(800 * 100 + 200 * 300) // 1024)  # the tokens in cutoff_len pieces: 137 rows
+    s = packed.settings
+    assert packed.steps == optimizer_steps(packed_rows, s["num_train_epochs"], s["per_device_train_batch_size"],
+                                           s["gradient_accumulation_steps"], 1)
     assert packed.steps < plain.steps
 
 
@@ -156,3 +158,15 @@ def test_a_multimodal_model_holds_its_frozen_vision_tower_in_the_weights():
         shape = replace(BASE, arch=mm, finetuning_type=method)
         text_only = replace(BASE, finetuning_type=method)
         assert gib(shape, "weights") - gib(text_only, "weights") == pytest.approx(675_759_104 * 2 / GIB)
+
+
+
+def test_optimizer_steps_are_counted_as_transformers_counts_them():
+    """Trainer.set_initial_training_values: ceil(rows / processes / batch) micro-batches a process,
+    ceil(that / accumulation) steps an epoch, ceil(epochs x that) in all."""
+    from tui.plan.rules import optimizer_steps
+
+    assert optimizer_steps(4, 5, 64, 1, 2) == 5  # a batch bigger than the data: one step an epoch
+    assert optimizer_steps(100, 3, 4, 4, 1) == 3 * 7  # 25 micro-batches -> 7 steps an epoch
+    assert optimizer_steps(100, 1.5, 4, 4, 1) == 11  # ceil(1.5 x 7)
+    assert optimizer_steps(101, 1, 2, 1, 2) == 26  # 51 rows on a process -> 26 micro-batches

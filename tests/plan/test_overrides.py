@@ -178,3 +178,20 @@ def test_with_your_batch_the_weights_verdict_is_judged_at_one_row(capsys):
     assert text.endswith("GiB at one row per step") and text.startswith("16-bit weights fit: ")
     weights_at_one = float(text.split("fit: ")[1].split(" of ")[0])
     assert weights_at_one < result["estimate"]["capacity_gib"] < result["estimate"]["per_device_gib"]
+
+
+def test_export_without_a_dataset_says_dataset_is_required(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "export", *PLAN[1:], "--out", str(tmp_path))
+    assert (code, err) == (2, "sft-tui: --dataset is required: a bundle trains on your files "
+                              "(sft-tui plan works without one)\n")
+
+
+def test_your_batch_as_the_cause_leaves_only_the_ways_out_that_hold(capsys):
+    """When sft-tui's own plan fits, a shorter cutoff or more GPUs worked out around your batch
+    would not fit either: only your setting and the memory your plan needs are offered."""
+    code, out, _ = run_cli(capsys, "plan", "--model", "qwen2.5-7b", "--hardware", "rtx4080-16g",
+                           "--set", "per_device_train_batch_size=64", "--json")
+    suggestions = json.loads(out)["suggestions"]
+    assert code == 1 and len(suggestions) == 2
+    assert suggestions[0].startswith("your per_device_train_batch_size=64: sft-tui would use ")
+    assert suggestions[1].startswith("more memory: a GPU with at least ")

@@ -169,6 +169,8 @@ def cmd_export(args) -> int:
                 spec, cleaned = with_cleaned_copies(spec, report)
             fits = spec["plan"]["estimate"]["fits"]
         else:
+            if not args.dataset:  # the dataset gate would say "validate the dataset first": say what to do
+                raise UserError("--dataset is required: a bundle trains on your files (sft-tui plan works without one)")
             result, request, report = make_plan_from_args(args)
             refusal = dataset_refusal(report, args.drop_errors)
             if refusal:  # the one dataset gate (the wizard's too): nothing is written
@@ -180,6 +182,9 @@ def cmd_export(args) -> int:
             env = args.env
             if env is None:
                 env, chosen_env = default_env(args.hardware)
+            elif args.hardware == "detected" and env.startswith("venv:") and not (Path(env[5:]) / "bin" / "activate").is_file():
+                print(f"warning: --env {env}: no virtualenv there on this machine; `sft-tui run` refuses until it exists",
+                      file=sys.stderr)
             launch = LaunchOptions(env=env, gpu_ids=gpu_ids, master_addr=args.master_addr, slurm=args.slurm,
                                    ray=args.ray, modelscope=args.modelscope)
             spec = make_spec(result, request, report, launch, out or Path("."), args.name, hardware_name=args.hardware)

@@ -119,10 +119,23 @@ def resolve_model(spec: str, profiles: ProfileSet, modelscope: bool | None = Non
             found = hub_config(spec)
         except NotOnHub as err:
             raise ModelError(f"{err}; {_did_you_mean(spec, profiles)}") from None
+        except ModelError as err:  # offline or unreachable: a typo of a known id still gets its fix
+            close = [] if lf_table.lookup(spec) else _close_names(spec, profiles)
+            if close:
+                raise ModelError(f"{err}; or did you mean {', '.join(close[:5])}?") from None
+            raise
     return _from_hub_config(spec, found)
 
 
 def _did_you_mean(spec: str, profiles: ProfileSet) -> str:
+    close = _close_names(spec, profiles)
+    what = ("a model profile, a hub id (org/name) or a local directory; "
+            "`sft-tui profiles models --search TEXT` searches the profiles and LLaMA-Factory's models")
+    return f"did you mean {', '.join(close[:5])}? ({what})" if close else f"name {what}"
+
+
+def _close_names(spec: str, profiles: ProfileSet) -> list[str]:
+    """Profiles, their hub ids and LLaMA-Factory's hub ids close to `spec`, closest first."""
     names = {name.lower(): name for name in profiles.names("models")}
     names |= {h.lower(): h for p in profiles.of("models") for h in p.data["hub_ids"]}
     close = [names[k] for k in difflib.get_close_matches(spec.lower(), list(names), n=3, cutoff=0.6)]
@@ -131,9 +144,7 @@ def _did_you_mean(spec: str, profiles: ProfileSet) -> str:
         hub_id = suggestion if "/" in suggestion else (listed.hf if listed else None)
         if hub_id and hub_id.lower() not in {c.lower() for c in close}:
             close.append(hub_id)
-    what = ("a model profile, a hub id (org/name) or a local directory; "
-            "`sft-tui profiles models --search TEXT` searches the profiles and LLaMA-Factory's models")
-    return f"did you mean {', '.join(close[:5])}? ({what})" if close else f"name {what}"
+    return close
 
 
 def _from_hub_config(repo_id: str, found) -> ModelInfo:

@@ -30,6 +30,7 @@ from tui.plan.rules import (
     decide_soft_settings,
     default_recipe,
     optimizer_steps,
+    plural,
     sequence_for_estimate,
     show,
 )
@@ -54,8 +55,9 @@ def plan(request: PlanRequest) -> Plan:
                 why, rule = "set by you; passed to LLaMA-Factory as given (sft-tui does not decide it)", "pass-through"
             result.settings.setdefault(key, value)
             result.reasons[key] = Reason("user", why, rule)
-        if not result.fits:
-            result.suggestions[:0] = _your_settings_first(request.overrides, own)
+        yours = _your_settings_first(request.overrides, own) if not result.fits else []
+        if yours:  # sft-tui's own plan fits: the other ways out were worked out around your settings
+            result.suggestions = yours + [s for s in result.suggestions if s.startswith("more memory")]
     return result
 
 
@@ -113,7 +115,8 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
         **shape_levers(levers),
     )
     effective = recipe["effective_batch_size"]
-    base = decide_levers(d, request, base, capacity, max(1, -(-effective // n_total)))
+    rows_wanted = int(d.overrides.get("per_device_train_batch_size") or max(1, -(-effective // n_total)))
+    base = decide_levers(d, request, base, capacity, rows_wanted)
     shape = decide_memory(d, request, base, capacity, effective)
     if shape.seq_len != seq_len:
         seq_len, seq_source = shape.seq_len, f"cutoff_len {shape.seq_len}, shortened to fit memory"
@@ -125,7 +128,7 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
         rows = request.data.train_rows
         if packs(levers) and request.data.tokens_total():  # packed rows: the tokens in cutoff_len pieces
             rows = max(1, -(-request.data.tokens_total() * rows // request.data.row_count() // s["cutoff_len"]))
-        steps = optimizer_steps(rows, s.get("num_train_epochs", 1), batch * accum * n_total)
+        steps = optimizer_steps(rows, s.get("num_train_epochs", 1), batch, accum, n_total)
     decide_cadence(d, recipe_name, recipe, steps, request.data, batch)
     d.reasons["recipe"] = recipe_reason
     est = estimate(shape)
@@ -169,6 +172,19 @@ def plan_warnings(p: Plan, request: PlanRequest) -> list[str]:
             warnings.append(f"only {p.steps} optimizer steps: too few to learn from; use more epochs, more data or a smaller effective batch")
         if p.settings.get("logging_steps", 0) >= p.steps:
             warnings.append(f"logging_steps {p.settings['logging_steps']} >= {p.steps} steps: the loss curve gets no points")
+        warmup = p.settings.get("warmup_steps")
+        if warmup and warmup >= p.steps:
+            warnings.append(f"warmup_steps {warmup} is not less than the run's {p.steps} steps: the learning rate never "
+                            "reaches its peak; fewer warmup_steps, or warmup_ratio")
+    if request.data:
+        per_step = p.settings.get("per_device_train_batch_size", 1) * p.n_gpus * p.nodes
+        if per_step > request.data.train_rows:
+            warnings.append(f"{per_step} rows per step ({p.settings.get('per_device_train_batch_size')} per device) is more than "
+                            f"the {request.data.train_rows} training rows: each step is the whole dataset; a smaller batch")
+        truncated = request.data.rows_longer_than(p.settings.get("cutoff_len", 0))
+        if truncated and p.reasons["cutoff_len"].kind != "fitted":
+            warnings.append(f"{plural(truncated, 'row')} of {request.data.row_count()} longer than cutoff_len "
+                            f"{p.settings['cutoff_len']} (counted over every file): truncated; the cutoff table shows the cost of longer")
     elif request.data is None:
         warnings.append("no dataset given: the number of optimizer steps is unknown")
     busy = [dev for dev in request.devices if dev.vendor != "cpu" and not dev.free]

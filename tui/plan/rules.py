@@ -155,9 +155,13 @@ def decide_accumulation(d: Decisions, effective_batch: int, batch: int, n_total:
     return d.decide("gradient_accumulation_steps", accum, "fitted", text, rule)
 
 
-def optimizer_steps(rows: int, epochs: float, effective: int) -> int:
-    """rows x epochs / effective batch, rounded up."""
-    return max(1, math.ceil(rows * epochs / effective))
+def optimizer_steps(rows: int, epochs: float, batch: int, accumulation: int, n_total: int) -> int:
+    """As transformers counts them (Trainer.set_initial_training_values): each process's loader has
+    ceil(rows / processes / batch) micro-batches (the last one partial, not dropped), an epoch is
+    ceil(that / accumulation) optimizer steps, and the run ceil(epochs x that)."""
+    per_process = math.ceil(rows / n_total)
+    updates_per_epoch = max(1, math.ceil(math.ceil(per_process / batch) / accumulation))
+    return max(1, math.ceil(epochs * updates_per_epoch))
 
 
 def decide_cadence(d: Decisions, recipe_name: str, recipe: dict, steps: int | None, data: DataFacts | None, batch: int) -> None:
