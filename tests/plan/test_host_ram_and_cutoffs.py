@@ -75,3 +75,9 @@ def test_the_cli_prints_the_cutoff_table(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "Cutoff options (rows truncated, memory per device at this batch):" in out
     assert "host RAM per node:" in out
+
+
+def test_on_the_cpu_the_step_is_the_ram_so_there_is_no_second_verdict():
+    req = request("cpu", "qwen2.5-0.5b")
+    req.host_ram_gib = 24.0
+    assert plan(req).host_ram.available_gib is None

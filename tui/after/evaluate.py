@@ -24,6 +24,15 @@ class EvalResult:
     rows: list[dict]  # {"prompt", "label", "predict"}
     metrics: dict = field(default_factory=dict)
 
+    def empty_note(self) -> str | None:
+        """A sentence when the model answered nothing for some rows (the scores are then 0)."""
+        empty = sum(1 for row in self.rows if not str(row.get("predict", "")).strip())
+        if not empty:
+            return None
+        return (f"the model generated nothing for {empty} of {len(self.rows)} rows, so they score 0: greedy "
+                "decoding ended at once (usual for a tiny or barely trained model); `sft-tui try` with a "
+                "--temperature shows what it does say")
+
 
 def test_split(run: Run) -> str:
     """The dataset_info entry of the bundle's test split (tui.bundle.dataset_entries names it <base>_test)."""

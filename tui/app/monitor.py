@@ -374,8 +374,10 @@ class RunMonitor(Vertical):
     def show_eval(self, result) -> None:
         metrics = ", ".join(f"{k.removeprefix('predict_')} {v:.4g}" for k, v in result.metrics.items()
                             if isinstance(v, (int, float)) and ("rouge" in k or "bleu" in k))
-        self.query_one("#eval-metrics", Static).update(f"[b]test split[/b] ({len(result.rows)} rows): {metrics}  "
-                                                       f"saved in {result.out_dir}")
+        note = result.empty_note()
+        self.query_one("#eval-metrics", Static).update(Content.from_markup(
+            "[b]test split[/b] ($rows rows): $metrics  saved in $where" + ("\n[yellow]$note[/yellow]" if note else ""),
+            rows=str(len(result.rows)), metrics=metrics, where=str(result.out_dir), note=note or ""))
         table = self.query_one("#eval-rows", DataTable)
         table.clear()
         for n, row in enumerate(result.rows, start=1):

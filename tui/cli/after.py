@@ -56,6 +56,8 @@ def cmd_eval(args) -> int:
         print(textwrap.indent(f"generated: {row.get('predict', '').strip()}", "  "))
     print("metrics: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} {v}"
                                   for k, v in result.metrics.items()))
+    if note := result.empty_note():
+        print(f"note: {note}")
     print(f"saved in {result.out_dir} (generated_predictions.jsonl, predict_results.json)")
     return EXIT_OK
 

@@ -61,7 +61,11 @@ def cmd_status(args) -> int:
         print_json(rows)
         return EXIT_OK
     if not rows:
-        print(f"no runs in {args.runs_dir} (a run directory holds run_sft.sh; `sft-tui export` writes one)")
+        from tui.runs.demo import default_demo_root
+
+        demo = default_demo_root() / "runs"
+        also = f"; the demo's runs: sft-tui status {demo}" if demo.is_dir() and find_runs(demo) else ""
+        print(f"no runs in {args.runs_dir}/ (`sft-tui export` writes them there; `sft-tui status DIR` looks elsewhere{also})")
         return EXIT_OK
     header = ("RUN", "STATUS", "STEP", "LOSS", "ETA", "OUTPUT")
     table = [header] + [(

@@ -145,7 +145,9 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
         result.suggestions = what_would_fit(request, shape, capacity)
     result.host_ram = host_ram(model.architecture.param_count(), n_gpus, est.cpu_offload_gib,
                                request.data.tokens_total() if request.data else None,
-                               levers.get("preprocessing_num_workers"), request.host_ram_gib)
+                               levers.get("preprocessing_num_workers"),
+                               # On the CPU the step's memory above already is this RAM: no second verdict.
+                               request.host_ram_gib if request.devices[0].vendor != "cpu" else None)
     if warning := host_ram_warning(result.host_ram):
         result.warnings.append(warning)
     if request.data and request.data.row_tokens:

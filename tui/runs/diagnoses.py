@@ -40,6 +40,10 @@ SETUP_ERRORS = (
      "This machine cannot train in bf16 (it has no GPU, or one without bf16): run it on the hardware it was "
      "planned for, or export it again for this machine (`sft-tui export --hardware detected ...`), whose plan "
      "leaves bf16 off."),
+    (re.compile(r"Failed to load tokenizer|couldn't connect to '?https?://|offline mode is enabled|LocalEntryNotFoundError"),
+     "LLaMA-Factory could not load the model or its tokenizer: it is not downloaded here and the hub cannot be "
+     "reached (HF_HUB_OFFLINE is set, or no network): download it first (`hf download MODEL_ID`), or plan with a "
+     "local model directory."),
     (re.compile(r"Your setup doesn't support fp16"),
      "This machine cannot train in fp16 (it has no GPU): run it on the hardware it was planned for, or export "
      "it again for this machine (`sft-tui export --hardware detected ...`), whose plan leaves fp16 off."),
