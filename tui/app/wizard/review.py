@@ -18,7 +18,7 @@ from textual.widgets import (
     Static,
 )
 
-from tui.app.wizard.state import Step
+from tui.app.wizard.state import Step, shown_path
 from tui.app.wizard.widgets import PathInput, overrun, unless_it_does_not_fit
 
 LEXERS = {".yaml": "yaml", ".sh": "bash", ".json": "json", ".md": "markdown", ".sbatch": "bash"}
@@ -46,6 +46,7 @@ class ReviewStep(Step):
 
     def on_mount(self) -> None:
         self.default_env: str | None = None  # the environment filled in for the user, while they keep it
+        self.result_for: tuple | None = None  # the plan_key() the export-result line is about
         self.query_one("#train-env", Input).value = self.state.env or self.fill_default_env()
 
     def fill_default_env(self) -> str:
@@ -60,7 +61,22 @@ class ReviewStep(Step):
         box = self.query_one("#train-env", Input)
         if self.default_env is not None and box.value == self.default_env:  # the hardware may have changed since
             box.value = self.fill_default_env()
+        self.forget_stale_result()
         self.preview()
+
+    def forget_stale_result(self) -> None:
+        """The 'Wrote …' (or 'already exists') line is about the plan it was written for: once the
+        plan has changed it goes, and the step says the bundle is of the old plan."""
+        if self.result_for is None or self.result_for == self.state.plan_key():
+            return
+        self.result_for = None
+        result = self.query_one("#export-result", Static)
+        if self.state.export_is_stale():
+            result.update(Content.from_markup(
+                "[yellow]The plan changed since $run was exported[/yellow]: Export writes the new plan "
+                "(step 6 runs only what is exported).", run=shown_path(self.state.run_dir)))
+        else:
+            result.update("")
 
     def spec(self) -> dict:
         from tui.bundle.spec import LaunchOptions, make_spec
@@ -139,9 +155,11 @@ class ReviewStep(Step):
                 spec, cleaned = with_cleaned_copies(spec, self.state.report)
             written = write_bundle(spec, cleaned=cleaned)
         except (BundleError, DatasetFileError, OSError) as err:
+            self.result_for = self.state.plan_key()
             self.query_one("#export-result", Static).update(Text(str(err), style="red"))
             return
         self.state.run_dir = written.run_dir
+        self.state.exported_plan = self.result_for = self.state.plan_key()
         self.app.mark_exported()
         self.query_one("#export-result", Static).update(Content.from_markup(
             "[green]Wrote $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run",

@@ -2,6 +2,8 @@
 
 The step follows the bundle last written in step 5: after a second export it offers Start for
 the new bundle, and keeps the previous run's monitor one button away (training goes on there).
+Once the plan has changed since the export, it says so instead of offering Start for the old
+bundle as if it were current; the old bundle is one button away, labelled as such.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from textual.widgets import (
     Static,
 )
 
-from tui.app.wizard.state import WizardState
+from tui.app.wizard.state import WizardState, shown_path
 
 
 class ConfirmOtherHardware(ModalScreen[bool]):
@@ -52,11 +54,13 @@ class RunStep(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Export a bundle in step 5 first.", id="run-intro")
         yield Button("Start training", variant="success", id="start-run")
+        yield Button("", variant="warning", id="start-stale")  # the old bundle, once the plan changed
         yield Button("", id="show-previous")
         yield Vertical(id="monitor-slot")
 
     def on_mount(self) -> None:
         self.query_one("#show-previous").display = False
+        self.query_one("#start-stale").display = False
 
     @property
     def state(self) -> WizardState:
@@ -68,17 +72,33 @@ class RunStep(Vertical):
         monitors = self.query("RunMonitor")
         return monitors.first().run_dir if monitors else None
 
+    def stale_text(self) -> str:
+        return f"The plan changed since {shown_path(Path(self.state.run_dir))} was exported: export again (step 5)."
+
     def shown(self) -> None:
         run_dir = self.state.run_dir
         if run_dir is None:
             return
         watching = self.monitored
-        if watching is not None and Path(run_dir).resolve() == watching:
+        started = watching is not None and Path(run_dir).resolve() == watching
+        stale = self.state.export_is_stale()
+        if started and not stale:
             return  # the bundle we monitor: the monitor is what this step shows
-        # a bundle not started yet (the first, or one exported after a run started here)
-        self.query_one("#run-intro", Static).update(Text(f"Run directory: {run_dir}"))
-        self.query_one("#run-intro").display = True
-        self.query_one("#start-run").display = True
+        intro = self.query_one("#run-intro", Static)
+        intro.display = True
+        old = self.query_one("#start-stale", Button)
+        if stale:
+            # The bundle is of an older plan: no Start as if it were the current one; the old
+            # bundle stays one clearly labelled button away (or its monitor, when it ran here).
+            intro.update(Text(self.stale_text()))
+            self.query_one("#start-run").display = False
+            old.label = f"Start the old bundle {shown_path(Path(run_dir))} anyway"
+            old.display = not started
+        else:
+            # a bundle not started yet (the first, or one exported after a run started here)
+            intro.update(Text(f"Run directory: {run_dir}"))
+            self.query_one("#start-run").display = True
+            old.display = False
         if watching is not None:
             self.query_one("RunMonitor").display = False
             previous = self.query_one("#show-previous", Button)
@@ -97,6 +117,14 @@ class RunStep(Vertical):
         if self.state.run_dir is None:
             self.notify("export the bundle first (step 5)", severity="warning")
             return
+        if self.state.export_is_stale():
+            self.notify(self.stale_text(), severity="warning")
+            return
+        self.start_in_background(self.state.run_dir)
+
+    @on(Button.Pressed, "#start-stale")
+    def start_stale(self) -> None:
+        """The user asked for the old bundle by name: it starts as it was exported."""
         self.start_in_background(self.state.run_dir)
 
     @work(thread=True, exclusive=True, group="start")
@@ -124,7 +152,7 @@ class RunStep(Vertical):
     def attach(self, run_dir: Path) -> None:
         from tui.app.monitor import RunMonitor
 
-        for selector in ("#start-run", "#run-intro", "#show-previous"):
+        for selector in ("#start-run", "#start-stale", "#run-intro", "#show-previous"):
             self.query_one(selector).display = False
         for old in self.query("RunMonitor"):
             old.remove()

@@ -32,6 +32,20 @@ class WizardState:
     out_dir: str = "."
     run_name: str = ""
     run_dir: Path | None = None
+    exported_plan: tuple | None = None  # plan_key() of the plan run_dir was exported from here (None: not exported here)
+
+    def plan_key(self) -> tuple | None:
+        """What a bundle is written from: the plan's settings and layout, and the choices that go
+        into the bundle beside them (model, data, dropped rows, hardware). None without a plan."""
+        p = self.plan
+        if p is None:
+            return None
+        return (self.model, tuple(self.datasets), self.drop_errors, self.hardware, self.gpus, repr(self.gpu_indices),
+                repr(sorted(p.settings.items())), p.recipe, p.n_gpus, p.nodes, p.zero_stage, p.offload)
+
+    def export_is_stale(self) -> bool:
+        """run_dir was exported here from a plan that has changed since: it is not the current plan."""
+        return self.run_dir is not None and self.exported_plan is not None and self.plan_key() != self.exported_plan
 
     def devices(self):
         """The devices the plan is for: the chosen detected GPUs (else the CPU), or a profile's."""
@@ -47,6 +61,14 @@ class WizardState:
             detection = self.detection = detect()
         gpus = [d for d in detection.gpus if self.gpu_indices is None or d.index in self.gpu_indices]
         return gpus or [d for d in detection.devices if d.vendor == "cpu"]
+
+
+def shown_path(path: Path) -> str:
+    """A run directory as the user knows it: relative to the working directory when inside it."""
+    import os
+
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith("..") else relative
 
 
 class Step(VerticalScroll):

@@ -1,0 +1,121 @@
+"""What the QA walkthrough found, driven by the Pilot: a bundle exported before the plan changed
+is not started as if it were current, no step is left with a value it cannot use (a GPU count,
+a model), focus is where the user types next, the app speaks of its own controls rather than
+the CLI's flags, and the drop-errors choice says yes or no in words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Button, Input, Static
+
+from tests.app.test_snapshots import wizard_state
+from tui.app.main import SftTuiApp
+
+REPO = Path(__file__).resolve().parents[2]
+S2 = str(REPO / "tests" / "data" / "s2")
+
+
+async def settle(app, pilot):
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def text_of(app, selector) -> str:
+    return str(app.query_one(selector, Static).render())
+
+
+def notes(app) -> str:
+    return "\n".join(str(n.message) for n in app._notifications)
+
+
+def active(app) -> str:
+    return app.query_one("#steps").active
+
+
+async def to_review(app, pilot, out: Path, name: str, model: str = "qwen2.5-0.5b") -> None:
+    app.go_to("model")
+    await settle(app, pilot)
+    app.query_one("#model-input", Input).value = model
+    await settle(app, pilot)
+    app.go_to("dataset")
+    await settle(app, pilot)
+    box = app.query_one("#dataset-input", Input)
+    box.value = S2
+    box.focus()
+    await pilot.press("enter")
+    await settle(app, pilot)
+    app.go_to("plan")
+    await settle(app, pilot)
+    app.go_to("review")
+    await settle(app, pilot)
+    app.query_one("#out-dir", Input).value = str(out)
+    app.query_one("#run-name", Input).value = name
+    await settle(app, pilot)
+
+
+async def set_value(app, pilot, text: str) -> None:
+    box = app.query_one("#plan-set", Input)
+    box.value = text
+    box.focus()
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+# --- 1. a bundle exported before the plan changed ---------------------------------------------------
+
+
+async def test_the_run_step_does_not_start_a_bundle_of_an_older_plan(tmp_path, monkeypatch):
+    import tui.runs.lifecycle
+
+    started = []
+
+    def fake_start(run_dir, force=False):
+        started.append(Path(run_dir))
+        raise tui.runs.lifecycle.RunError("not started in this test")
+
+    monkeypatch.setattr(tui.runs.lifecycle, "start_run", fake_start)
+    app = SftTuiApp(state=wizard_state(env=""))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await to_review(app, pilot, tmp_path, "first")
+        app.query_one("#export", Button).press()
+        await settle(app, pilot)
+        first = tmp_path / "runs" / "first"
+        assert app.state.run_dir == first and "Wrote" in text_of(app, "#export-result")
+
+        app.go_to("plan")
+        await settle(app, pilot)
+        await set_value(app, pilot, "lora_rank=8")
+        assert app.state.plan.settings["lora_rank"] == 8
+        app.go_to("review")
+        await settle(app, pilot)
+        result = text_of(app, "#export-result")
+        assert "Wrote" not in result and f"The plan changed since {first} was exported" in result
+
+        app.go_to("run")
+        await settle(app, pilot)
+        assert active(app) == "run"
+        assert text_of(app, "#run-intro") == f"The plan changed since {first} was exported: export again (step 5)."
+        assert not app.query_one("#start-run").display
+        old = app.query_one("#start-stale", Button)
+        assert old.display and str(old.label) == f"Start the old bundle {first} anyway"
+        app.query_one("#run-step").start()  # Start by any other way says the same
+        await settle(app, pilot)
+        assert not started and "The plan changed since" in notes(app)
+        old.press()  # the old bundle, asked for by name
+        await settle(app, pilot)
+        assert started == [first]
+
+        app.go_to("review")  # exported again: the new bundle is the current one
+        await settle(app, pilot)
+        app.query_one("#run-name", Input).value = "second"
+        app.query_one("#export", Button).press()
+        await settle(app, pilot)
+        app.go_to("run")
+        await settle(app, pilot)
+        second = tmp_path / "runs" / "second"
+        assert app.query_one("#start-run").display and not app.query_one("#start-stale").display
+        assert text_of(app, "#run-intro") == f"Run directory: {second}"
+        assert "lora_rank: 8" in (second / "train.yaml").read_text()
+        assert "lora_rank: 8" not in (first / "train.yaml").read_text()
