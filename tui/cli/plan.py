@@ -147,18 +147,10 @@ def cmd_export(args) -> int:
         if args.from_plan and given:  # plan.json names them; changing them is a new plan
             raise UserError(f"--from takes the model, dataset, recipe and GPUs from plan.json, so {', '.join(given)} "
                             "would be ignored: plan again without --from")
-        if args.from_plan and args.set:  # plan.json planned again with your new settings on top
-            spec = replanned_spec(args, load_spec(Path(args.from_plan)), out)
-            report = validate_paths([Path(e["file_name"]) for e in spec["datasets"]["entries"].values()])
-            refusal = dataset_refusal(report, args.drop_errors)
-            if refusal:
-                print(f"sft-tui: {refusal}", file=sys.stderr)
-                return EXIT_PROBLEMS
-            if args.drop_errors and report.has_errors:
-                spec, cleaned = with_cleaned_copies(spec, report)
-            fits = spec["plan"]["estimate"]["fits"]
-        elif args.from_plan:
-            spec = relocated(load_spec(Path(args.from_plan)), out, args.name)
+        if args.from_plan:
+            old = load_spec(Path(args.from_plan))
+            # With --set, plan.json is planned again with your new settings on top; without, rendered as it is.
+            spec = replanned_spec(args, old, out) if args.set else relocated(old, out, args.name)
             # The files plan.json registers may have changed since: they pass the same gate.
             report = validate_paths([Path(e["file_name"]) for e in spec["datasets"]["entries"].values()])
             refusal = dataset_refusal(report, args.drop_errors)

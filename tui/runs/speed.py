@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tui.plan.timing import human_duration
 from tui.runs.logfiles import duration_seconds
 
 
@@ -73,16 +74,6 @@ class Speed:
                 "measured_tokens_per_second": None if measured_tps is None else round(measured_tps, 1)}
 
 
-def human_duration(seconds: float) -> str:
-    minutes = round(seconds / 60)
-    if minutes < 1:
-        return f"{max(0, round(seconds))} s"
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    return f"{hours} h {rest} min" if rest else f"{hours} h"
-
-
 def speed_text(speed: dict | None) -> str:
     """'1,950 tok/s measured, 2,100 estimated; 12 min left'."""
     if not speed:
@@ -91,5 +82,6 @@ def speed_text(speed: dict | None) -> str:
     if speed.get("estimated_tokens_per_second"):
         text += f", {speed['estimated_tokens_per_second']:,.0f} estimated"
     if speed.get("remaining_s") is not None:
-        text += f"; {human_duration(speed['remaining_s'])} left"
+        left = speed["remaining_s"]
+        text += f"; {human_duration(left) if left >= 0.5 else '0 s'} left"  # the last step has nothing left
     return text
