@@ -122,6 +122,14 @@ BROKEN = REPO / "tests" / "data" / "s2-broken" / "train.jsonl"
 
 
 def gated_app(**changes) -> SftTuiApp:
+    """The app with the fake hardware and, unless `model` says otherwise, a resolved model: the
+    steps after the model need one."""
+    from tui.common.profiles import load_profiles
+    from tui.models.resolve import resolve_model
+
+    changes.setdefault("model", "qwen2.5-0.5b")
+    if changes["model"]:
+        changes.setdefault("model_info", resolve_model(changes["model"], load_profiles()))
     return SftTuiApp(state=wizard_state(**changes))
 
 
@@ -264,7 +272,7 @@ async def test_a_long_question_wraps_inside_its_dialog():
 
 
 async def test_quitting_with_choices_not_exported_asks_first():
-    app = gated_app()
+    app = gated_app(model="")
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         app.state.model = "qwen2.5-0.5b"  # a choice, not exported
@@ -283,7 +291,7 @@ async def test_quitting_with_choices_not_exported_asks_first():
 
 
 async def test_quitting_with_nothing_chosen_is_at_once_and_ctrl_c_says_how_in_plain_words():
-    app = gated_app()
+    app = gated_app(model="")
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         app.query_one("#devices", DataTable).focus()
@@ -326,18 +334,26 @@ async def test_tab_completes_paths_as_a_shell_does(tmp_path, monkeypatch):
 
 
 async def test_each_step_opens_on_its_primary_button_or_the_box_it_needs():
-    app = gated_app()
+    app = gated_app(model="")
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
         assert app.focused.id == "hardware-next"
         await pilot.press("ctrl+n")
         await settle(app, pilot)
         assert app.focused.id == "model-input"  # nothing chosen yet: typing starts at once
+        await pilot.press(*"qwen2.5-0.5b")
+        await settle(app, pilot)
         await type_dataset(app, pilot, str(REPO / "tests" / "data" / "s2"))
-        for step, primary in (("plan", "plan-next"), ("review", "export"), ("dataset", "dataset-next")):
+        # Review opens on the run name while it is empty (Enter there exports), then on Export
+        for step, primary in (("model", "model-next"), ("plan", "plan-next"), ("review", "run-name"),
+                              ("dataset", "dataset-next")):
             app.go_to(step)
             await settle(app, pilot)
             assert app.focused.id == primary, (step, app.focused)
+        app.query_one("#run-name", Input).value = "named"
+        app.go_to("review")
+        await settle(app, pilot)
+        assert app.focused.id == "export"
 
 
 async def test_the_problem_under_the_cursor_is_shown_whole():

@@ -119,3 +119,76 @@ async def test_the_run_step_does_not_start_a_bundle_of_an_older_plan(tmp_path, m
         assert text_of(app, "#run-intro") == f"Run directory: {second}"
         assert "lora_rank: 8" in (second / "train.yaml").read_text()
         assert "lora_rank: 8" not in (first / "train.yaml").read_text()
+
+
+# --- 2. and 3. no step is left with a value it cannot use ------------------------------------------
+
+
+async def test_an_invalid_gpu_count_keeps_the_wizard_on_the_hardware_step():
+    from textual.widgets import Select
+
+    sentence = "GPUs: a count from 1 to 64 per node, or empty for the profile's"
+    app = SftTuiApp(state=wizard_state())
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        app.query_one("#hardware-profile", Select).value = "rtx3060-12g"
+        await settle(app, pilot)
+        box = app.query_one("#gpu-count", Input)
+        box.focus()
+        await pilot.press("8", "0")
+        await settle(app, pilot)
+        assert text_of(app, "#profile-note") == sentence
+        for move in ("ctrl+n", "button", "step bar", "palette"):
+            if move == "button":
+                app.query_one("#hardware-next", Button).press()
+            elif move == "step bar":
+                await pilot.click("#--content-tab-model")
+            elif move == "palette":
+                app.action_export()
+            else:
+                await pilot.press(move)
+            await settle(app, pilot)
+            assert active(app) == "hardware", move
+            assert app.focused is box, move  # typing goes on in the box to fix
+        assert notes(app).count(sentence) == 4 and app.state.gpus is None
+        await pilot.press("backspace", "backspace", "2")  # a count: the wizard goes on, for 2 GPUs
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert active(app) == "model" and app.state.gpus == 2
+
+
+async def test_an_unknown_model_keeps_the_wizard_on_the_model_step():
+    app = SftTuiApp(state=wizard_state())
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        box = app.query_one("#model-input", Input)
+        assert active(app) == "model" and app.focused is box
+        await pilot.press(*"qwen2.5-7")
+        await settle(app, pilot)
+        assert "unknown model 'qwen2.5-7': did you mean qwen2.5-7b" in text_of(app, "#model-info")
+        for move in ("ctrl+n", "button", "step bar"):
+            if move == "button":
+                app.query_one("#model-next", Button).press()
+            elif move == "step bar":
+                await pilot.click("#--content-tab-plan")
+            else:
+                await pilot.press(move)
+            await settle(app, pilot)
+            assert active(app) == "model" and app.focused is box, move
+        assert notes(app).count("unknown model 'qwen2.5-7': did you mean qwen2.5-7b") == 3
+        await pilot.press("b")  # typed on in the box that kept the focus
+        await settle(app, pilot)
+        assert app.state.model == "qwen2.5-7b", box.value
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert active(app) == "dataset"
+
+        app.go_to("model")  # a resolved model typed over: the next steps wait for the new one
+        await settle(app, pilot)
+        box.value = "qwen2.5-7"
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert active(app) == "model" and app.state.model_refusal().startswith("unknown model 'qwen2.5-7'")

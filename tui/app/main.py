@@ -23,10 +23,6 @@ from tui.app.wizard import compose_steps
 from tui.app.wizard.state import STEPS, WizardState
 from tui.app.wizard.widgets import Confirm
 
-# Steps whose box must be filled before anything else makes sense: they open on it while empty.
-TYPE_FIRST = {"model": "#model-input", "dataset": "#dataset-input"}
-
-
 class SftTuiApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "sft-tui"
@@ -109,27 +105,47 @@ class SftTuiApp(App):
     def step_ids(self) -> list[str]:
         return [step_id for step_id, _ in STEPS]
 
-    def entry_refusal(self, step_id: str) -> str | None:
-        """Why the wizard cannot go to `step_id` yet, or None. The steps after the dataset need a
-        dataset that passes the one dataset gate (tui.datasets.gate, as `sft-tui export` does);
-        the run step is open once a bundle is exported (the demo exports its own)."""
+    def refusal(self, step_id: str) -> tuple[str, str, str] | None:
+        """Why the wizard cannot go to `step_id` yet, as (the step to fix it on, its title, the
+        sentence), or None. The one gate every way of moving goes through (keys, buttons, the step
+        bar, the palette): the steps after the hardware need a GPU count that is one (or none), the
+        steps after the model a resolved model, and the steps after the dataset a dataset that
+        passes the one dataset gate (tui.datasets.gate, as `sft-tui export` does); the run step is
+        open once a bundle is exported (the demo exports its own)."""
         from tui.datasets.gate import dataset_refusal
 
-        ids = self.step_ids()
-        if step_id not in ids or ids.index(step_id) <= ids.index("dataset"):
+        ids, s = self.step_ids(), self.state
+        if step_id not in ids or (step_id == "run" and s.run_dir is not None):
             return None
-        if step_id == "run" and self.state.run_dir is not None:
-            return None
-        return dataset_refusal(self.state.report, self.state.drop_errors, drop_hint="'Drop the rows with errors'")
+        position = ids.index(step_id)
+        if position > ids.index("hardware") and s.gpu_problem:
+            return "hardware", "Hardware", s.gpu_problem
+        if position > ids.index("model") and s.model_refusal():
+            return "model", "Model", s.model_refusal()
+        if position > ids.index("dataset"):
+            problem = dataset_refusal(s.report, s.drop_errors, drop_hint="'Drop the rows with errors'")
+            if problem:
+                return "dataset", "Dataset", problem
+        return None
+
+    def entry_refusal(self, step_id: str) -> str | None:
+        """The sentence of `refusal`, or None."""
+        refusal = self.refusal(step_id)
+        return refusal[2] if refusal else None
 
     def go_to(self, step_id: str) -> None:
-        refusal = self.entry_refusal(step_id)
+        refusal = self.refusal(step_id)
         if refusal:
-            self.notify(refusal, title="Dataset", severity="error", timeout=12)
-            step_id = "dataset"
+            step_id, title, message = refusal
+            self.notify(message, title=title, severity="error", timeout=12)
+        tabs = self.query_one("#steps", TabbedContent)
+        if tabs.active == step_id:  # staying: a refused move puts focus where the fix is typed
+            if refusal:
+                self.focus_on_open(step_id, self.query_one(f"#{step_id}-step"))
+            return
         # Focus left inside the old step would pull the tabs back to it: drop it first.
         self.set_focus(None)
-        self.query_one("#steps", TabbedContent).active = step_id
+        tabs.active = step_id
 
     def action_next_step(self) -> None:
         self._move(+1)
@@ -155,17 +171,40 @@ class SftTuiApp(App):
         self.focus_on_open(event.pane.id, step)
 
     def focus_on_open(self, step_id: str, step) -> None:
-        """A step opens on the box to type in while it is empty and needed (typing starts at
-        once), else on its primary button (Enter goes on)."""
+        """A step opens (or a refused move stays) on what the user must fill next, so that typing
+        starts at once and nothing typed is lost: the GPU count while it is no count, the model
+        box until a model is resolved, the dataset box until the files pass (the drop-errors
+        choice when only their errors stop them), Review's run name while it is empty (Enter
+        there exports). Else on the step's primary button (Enter goes on)."""
         if self.query_one("#steps", TabbedContent).active != step_id:
             return  # moved on since: focus inside another step would pull the tabs back to it
-        needed = TYPE_FIRST.get(step_id)
-        if needed and not step.query_one(needed, Input).value.strip():
-            step.query_one(needed, Input).focus()
-            return
-        buttons = [b for b in step.query(Button) if b.display and b.variant in ("primary", "success")]
-        if buttons:
-            buttons[0].focus()
+        target = self.needs_input(step_id, step)
+        if target is None:
+            buttons = [b for b in step.query(Button) if b.display and b.variant in ("primary", "success")]
+            target = buttons[0] if buttons else None
+        if target is not None:
+            target.focus()
+
+    def needs_input(self, step_id: str, step):
+        """The control of `step` the user must fill before going on, or None."""
+        from tui.datasets.gate import dataset_refusal
+
+        s = self.state
+        if step_id == "hardware" and s.gpu_problem:
+            return step.query_one("#gpu-count", Input)
+        if step_id == "model":
+            box = step.query_one("#model-input", Input)
+            return box if not box.value.strip() or s.model_refusal() else None
+        if step_id == "dataset":
+            box = step.query_one("#dataset-input", Input)
+            if not box.value.strip() or s.report is None or s.report.file_errors:
+                return box
+            drop = step.query_one("#drop-errors")
+            return drop if drop.display and dataset_refusal(s.report, s.drop_errors) else None
+        if step_id == "review":
+            name = step.query_one("#run-name", Input)
+            return name if not name.value.strip() else None
+        return None
 
     # --- the command palette ------------------------------------------------------------------
 

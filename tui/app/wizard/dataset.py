@@ -29,7 +29,8 @@ class DatasetStep(Step):
                      "train/val/test files gives the splits.", classes="note")
         with Horizontal(classes="row"):
             yield Label("Files", classes="label")
-            yield PathInput(placeholder="data/train.jsonl data/val.jsonl  (Tab completes paths)", id="dataset-input")
+            yield PathInput(placeholder="data/train.jsonl data/val.jsonl  (Tab completes paths)", id="dataset-input",
+                            select_on_focus=False)  # focus comes back here after a refusal: typing goes on
             yield Button("Validate", id="validate")
         yield ProgressBar(total=100, show_eta=False, id="validate-progress")
         yield Static("", id="dataset-stats")

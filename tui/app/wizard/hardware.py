@@ -33,7 +33,8 @@ class HardwareStep(Step):
             yield Select([("this machine (detected)", "detected")], value="detected", allow_blank=False, id="hardware-profile")
         with Horizontal(classes="row"):
             yield Label("GPUs", classes="label")
-            yield Input(placeholder="the profile's count (as --gpus N)", type="integer", id="gpu-count", disabled=True)
+            yield Input(placeholder="the profile's count (as --gpus N)", type="integer", id="gpu-count", disabled=True,
+                        select_on_focus=False)  # focus comes back here after a refusal: typing goes on
         yield Static("", id="profile-note", classes="note")
         with Horizontal(classes="row"):
             yield Button("Next: model", variant="primary", id="hardware-next")
@@ -93,22 +94,34 @@ class HardwareStep(Step):
     def profile_chosen(self, event: Select.Changed) -> None:
         self.state.hardware = str(event.value)
         self.state.plan = None
-        note = "" if event.value == "detected" else (
-            f"Planning for another machine: {event.value}. The detected devices above are not used.")
-        self.query_one("#profile-note", Static).update(note)
         # On this machine the GPU rows above choose the GPUs; for a profile, a count does.
         self.query_one("#gpu-count", Input).disabled = event.value == "detected"
+        self.check_gpu_count()
 
     @on(Input.Changed, "#gpu-count")
-    def gpu_count_changed(self, event: Input.Changed) -> None:
-        text = event.value.strip()
+    def gpu_count_changed(self) -> None:
+        self.check_gpu_count()
+
+    def check_gpu_count(self) -> None:
+        """The profile's GPU count from the box; text that is no count from 1 to MAX_GPUS is said
+        under it and kept in the state, where the app's one gate stops the step from being left."""
+        note = self.query_one("#profile-note", Static)
+        if self.state.hardware == "detected":  # the box is off: its text counts for nothing
+            self.state.gpu_problem = None
+            note.update("")
+            if self.state.gpus is not None:
+                self.state.gpus, self.state.plan = None, None
+            return
+        text = self.query_one("#gpu-count", Input).value.strip()
         count = int(text) if text.isdigit() else None
         if text and not (count and 1 <= count <= MAX_GPUS):
-            self.query_one("#profile-note", Static).update(f"GPUs: a count from 1 to {MAX_GPUS} per node, or empty for the profile's")
+            self.state.gpu_problem = f"GPUs: a count from 1 to {MAX_GPUS} per node, or empty for the profile's"
+            note.update(self.state.gpu_problem)
             count = None
-        elif self.state.hardware != "detected":
-            self.query_one("#profile-note", Static).update(f"Planning for another machine: {self.state.hardware}"
-                                                           + (f" with {count} GPUs" if count else "") + ".")
+        else:
+            self.state.gpu_problem = None
+            note.update(f"Planning for another machine: {self.state.hardware}"
+                        + (f" with {count} GPUs" if count else "") + ". The detected devices above are not used.")
         if count != self.state.gpus:
             self.state.gpus, self.state.plan = count, None
 

@@ -65,7 +65,8 @@ class ModelStep(Step):
         yield Static("A model profile, a hub id, or a local model directory.", classes="note")
         with Horizontal(classes="row"):
             yield Label("Model", classes="label")
-            yield PathInput(placeholder="qwen2.5-0.5b, Qwen/Qwen2.5-7B-Instruct or /path/to/model", id="model-input")
+            yield PathInput(placeholder="qwen2.5-0.5b, Qwen/Qwen2.5-7B-Instruct or /path/to/model", id="model-input",
+                            select_on_focus=False)  # focus comes back here after a refusal: typing goes on
         yield Select([], prompt="or pick a model profile", id="model-profile")
         yield Static("", id="model-info")
         yield Button("Next: dataset", variant="primary", id="model-next")
@@ -102,6 +103,10 @@ class ModelStep(Step):
         if self._pending is not None:
             self._pending.stop()
             self._pending = None
+        # What the box holds is the model the next steps get, once it is resolved.
+        resolved = spec and spec == self.state.model and self.state.model_info is not None
+        self.state.model_problem = None if resolved else (
+            f"still resolving {spec}" if spec else "choose a model first: a model profile, hub id or local directory")
         if not spec:
             return
         if self.needs_hub(spec):  # wait for a pause in typing: each look-up may be a request
@@ -150,11 +155,12 @@ class ModelStep(Step):
         self.resolving = None
         box = self.query_one("#model-info", Static)
         if info is None:
+            self.state.model_problem = problem or f"{spec}: not a model"
             box.update(Text(problem or "", style="red"))
             return
         if self.state.model != spec:
             self.state.plan = None
-        self.state.model, self.state.model_info = spec, info
+        self.state.model, self.state.model_info, self.state.model_problem = spec, info, None
         arch = info.architecture
         params = f"parameters  {info.params / 1e9:.2f}B" if info.params >= 1e8 else f"parameters  {info.params:,}"
         if arch.is_moe:
@@ -174,10 +180,4 @@ class ModelStep(Step):
 
     @on(Button.Pressed, "#model-next")
     def next_step(self) -> None:
-        if self.resolving:
-            self.notify(f"still resolving {self.resolving}", severity="warning")
-            return
-        if self.state.model_info is None:
-            self.notify("choose a model first", severity="warning")
-            return
-        self.app.action_next_step()
+        self.app.action_next_step()  # the app's one gate: a resolved model (as for ctrl+n and the step bar)

@@ -19,8 +19,10 @@ class WizardState:
     detection: Detection | None = None
     gpu_indices: list[int] | None = None  # chosen detected GPUs; None: all
     gpus: int | None = None  # a hardware profile's GPU count (--gpus); None: the profile's own
+    gpu_problem: str | None = None  # why the GPU count box's text is no count (the hardware step cannot be left)
     model: str = ""
     model_info: object = None
+    model_problem: str | None = None  # why the model box's text is not a resolved model (its look-up error)
     datasets: list[str] = field(default_factory=list)
     report: object = None
     drop_errors: bool = False
@@ -33,6 +35,12 @@ class WizardState:
     run_name: str = ""
     run_dir: Path | None = None
     exported_plan: tuple | None = None  # plan_key() of the plan run_dir was exported from here (None: not exported here)
+
+    def model_refusal(self) -> str | None:
+        """Why the steps after the model cannot be entered yet, or None: they need a resolved model."""
+        if self.model_problem:
+            return self.model_problem
+        return None if self.model_info is not None else "choose a model first: a model profile, hub id or local directory"
 
     def plan_key(self) -> tuple | None:
         """What a bundle is written from: the plan's settings and layout, and the choices that go
