@@ -192,3 +192,56 @@ async def test_an_unknown_model_keeps_the_wizard_on_the_model_step():
         await pilot.press("ctrl+n")
         await settle(app, pilot)
         assert active(app) == "model" and app.state.model_refusal().startswith("unknown model 'qwen2.5-7'")
+
+
+# --- 4. focus where the user types next -------------------------------------------------------------
+
+
+async def test_focus_is_where_the_user_types_next_and_enter_in_the_run_name_exports(tmp_path):
+    from tui.app.wizard.widgets import Confirm
+
+    app = SftTuiApp(state=wizard_state(env=""))
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        await pilot.press(*"qwen2.5-0.5b")
+        await settle(app, pilot)
+        await pilot.press("ctrl+n")  # the dataset step opens on its box
+        await settle(app, pilot)
+        box = app.query_one("#dataset-input", Input)
+        assert active(app) == "dataset" and app.focused is box
+        await pilot.press(*S2[:-1])
+        await pilot.press("ctrl+n")  # refused (not validated yet): the box keeps the focus and the text
+        await settle(app, pilot)
+        assert active(app) == "dataset" and app.focused is box and "validate the dataset first" in notes(app)
+        await pilot.press(S2[-1], "enter")  # typing goes on
+        await settle(app, pilot)
+        assert box.value == S2 and "20 valid rows of 20" in text_of(app, "#dataset-stats")
+        app.go_to("plan")
+        await settle(app, pilot)
+        app.go_to("review")
+        await settle(app, pilot)
+        assert app.focused.id == "run-name"  # empty: typed first, Enter exports
+        app.query_one("#out-dir", Input).value = str(tmp_path)
+        await pilot.press(*"typed-name", "enter")
+        await settle(app, pilot)
+        assert app.state.run_dir == tmp_path / "runs" / "typed-name"
+        assert (app.state.run_dir / "train.yaml").is_file()
+
+        app.go_to("plan")  # a plan that does not fit: Enter asks first, as Export does
+        await settle(app, pilot)
+        await set_value(app, pilot, "finetuning_type=full")
+        await set_value(app, pilot, "per_device_train_batch_size=1024")
+        assert not app.state.plan.fits
+        app.go_to("review")
+        await settle(app, pilot)
+        name = app.query_one("#run-name", Input)
+        name.value = ""
+        name.focus()
+        await pilot.press(*"too-big", "enter")
+        await settle(app, pilot)
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not (tmp_path / "runs" / "too-big").exists()

@@ -136,6 +136,11 @@ class ReviewStep(Step):
         request = self.state.request
         return "GPU" if request is not None and request.devices[0].vendor != "cpu" else "device"
 
+    @on(Input.Submitted, "#run-name")
+    def name_submitted(self) -> None:
+        """Enter in the run name exports, as the Export button does (and asks what it asks)."""
+        self.export()
+
     @on(Button.Pressed, "#export")
     def export(self) -> None:
         if self.state.plan is None:
