@@ -245,3 +245,56 @@ async def test_focus_is_where_the_user_types_next_and_enter_in_the_run_name_expo
         await pilot.press("escape")
         await settle(app, pilot)
         assert not (tmp_path / "runs" / "too-big").exists()
+
+
+# --- 5. the app's words, not the CLI's flags ---------------------------------------------------------
+
+
+async def test_the_app_names_its_own_controls_not_the_cli_s_flags(tmp_path, monkeypatch):
+    import tui.runs.lifecycle
+    from tui.app.wizard.widgets import Confirm
+    from tui.runs.preflight import check_environment
+
+    # Start with no environment named and no llamafactory-cli on PATH: the real preflight message
+    monkeypatch.setattr(tui.runs.lifecycle, "start_run", lambda run_dir, force=False: check_environment(None, {"PATH": ""}))
+    app = SftTuiApp(state=wizard_state(env=""))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await to_review(app, pilot, tmp_path, "same")
+        app.query_one("#train-env", Input).value = ""
+        app.query_one("#export", Button).press()
+        await settle(app, pilot)
+        run_dir = tmp_path / "runs" / "same"
+        edited = (run_dir / "train.yaml").read_text() + "# my edit\n"
+        (run_dir / "train.yaml").write_text(edited)
+
+        app.query_one("#export", Button).press()  # the same name again
+        await settle(app, pilot)
+        result = text_of(app, "#export-result")
+        assert "choose another run name in step 5, or Update it" in result
+        assert "--name" not in result and "--force" not in result
+        assert isinstance(app.screen, Confirm) and "Update it" in str(app.screen.query_one("#yes", Button).label)
+        await pilot.click("#no")  # choose another name: nothing written, the name box to type in
+        await settle(app, pilot)
+        assert app.focused.id == "run-name" and (run_dir / "train.yaml").read_text() == edited
+        app.query_one("#export", Button).press()
+        await settle(app, pilot)
+        await pilot.click("#yes")  # update it, as export --force: the edited file is kept
+        await settle(app, pilot)
+        assert (run_dir / "train.yaml").read_text() == edited
+        assert (run_dir / "train.yaml.sft-tui-new").is_file()
+        assert text_of(app, "#export-result").startswith(f"Updated {run_dir}")
+
+        app.go_to("run")
+        await settle(app, pilot)
+        await pilot.click("#start-run")
+        await settle(app, pilot)
+        said = notes(app)
+        assert "llamafactory-cli is not on PATH" in said and "set the training environment in step 5" in said
+        assert "--env" not in said
+
+        app.go_to("plan")
+        await settle(app, pilot)
+        await set_value(app, pilot, "4096")
+        problem = text_of(app, "#set-problem")
+        assert problem == "'4096': expected key=value, with a LLaMA-Factory argument name as key"
+        assert "--set" not in problem and "KEY=VALUE" not in problem

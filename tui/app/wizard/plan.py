@@ -18,6 +18,7 @@ from textual.widgets import (
 
 from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import BAR_COLOURS, MemoryBar
+from tui.app.wizard.wording import in_app_words
 
 
 class PlanStep(Step):
@@ -79,7 +80,7 @@ class PlanStep(Step):
             try:
                 self.state.overrides.update(parse_overrides([text]))
             except RequestError as err:
-                problem.update(Text(str(err), style="red"))
+                problem.update(Text(in_app_words(str(err)), style="red"))
                 return
         problem.update("")
         event.input.value = ""
@@ -103,7 +104,8 @@ class PlanStep(Step):
                                        devices=s.devices())
             result = plan(request)
         except (RequestError, ValueError) as err:
-            self.app.call_from_thread(self.query_one("#plan-verdict", Static).update, Text(str(err), style="red"))
+            self.app.call_from_thread(self.query_one("#plan-verdict", Static).update,
+                                      Text(in_app_words(str(err)), style="red"))
             return
         except Exception as err:  # noqa: BLE001 - a planner bug must not close the app and lose every choice
             self.app.call_from_thread(self.query_one("#plan-verdict", Static).update, Text(

@@ -19,7 +19,8 @@ from textual.widgets import (
 )
 
 from tui.app.wizard.state import Step, shown_path
-from tui.app.wizard.widgets import PathInput, overrun, unless_it_does_not_fit
+from tui.app.wizard.widgets import Confirm, PathInput, overrun, unless_it_does_not_fit
+from tui.app.wizard.wording import in_app_words
 
 LEXERS = {".yaml": "yaml", ".sh": "bash", ".json": "json", ".md": "markdown", ".sbatch": "bash"}
 
@@ -148,30 +149,51 @@ class ReviewStep(Step):
             return
         unless_it_does_not_fit(self.app, self.state.plan.to_json()["estimate"], "export", self.write, self._unit())
 
-    def write(self) -> None:
+    def write(self, force: bool = False) -> None:
+        """Write the bundle; when the run directory is there already, ask whether to update it
+        (as `sft-tui export --force`: files the user edited are kept, the new version beside them)."""
         from tui.bundle.cleaned import with_cleaned_copies
-        from tui.bundle.spec import BundleError
+        from tui.bundle.spec import NEW_SUFFIX, BundleError
         from tui.bundle.write import write_bundle
         from tui.datasets.formats import DatasetFileError
 
+        result = self.query_one("#export-result", Static)
+        exists = False
         try:
             spec, cleaned = self.spec(), []
+            run_dir = Path(spec["paths"]["run_dir"])
+            exists = run_dir.exists() and any(run_dir.iterdir())
             if self.state.drop_errors and self.state.report.has_errors:
                 spec, cleaned = with_cleaned_copies(spec, self.state.report)
-            written = write_bundle(spec, cleaned=cleaned)
+            written = write_bundle(spec, force=force, cleaned=cleaned)
         except (BundleError, DatasetFileError, OSError) as err:
             self.result_for = self.state.plan_key()
-            self.query_one("#export-result", Static).update(Text(str(err), style="red"))
+            result.update(Text(in_app_words(str(err)), style="red"))
+            if not force and isinstance(err, BundleError) and exists:
+                self.ask_to_update(run_dir)
             return
         self.state.run_dir = written.run_dir
         self.state.exported_plan = self.result_for = self.state.plan_key()
         self.app.mark_exported()
-        self.query_one("#export-result", Static).update(Content.from_markup(
-            "[green]Wrote $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run",
-            run=str(written.run_dir), files=", ".join(written.written)))
+        kept = "".join(f"\nkept your edited {name}; the new version is beside it as {name}{NEW_SUFFIX}"
+                       for name in written.kept)
+        result.update(Content.from_markup(
+            "[green]$did $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run$kept",
+            did="Updated" if force else "Wrote", run=str(written.run_dir), files=", ".join(written.written), kept=kept))
         for copy, rows in written.dropped.items():
             self.notify(f"{rows} rows with errors left out of the copy {copy}")
-        self.notify(f"exported {written.run_dir}")
+        self.notify(f"{'updated' if force else 'exported'} {written.run_dir}")
+
+    def ask_to_update(self, run_dir: Path) -> None:
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.write(force=True)
+            else:
+                self.query_one("#run-name", Input).focus()
+
+        self.app.push_screen(Confirm(f"{shown_path(run_dir)} already exists. Update it with this plan (files you "
+                                     "edited there are kept, the new version beside them), or choose another run "
+                                     "name?", "Update it", "Choose another name"), answered)
 
     @on(Button.Pressed, "#review-next")
     def next_step(self) -> None:

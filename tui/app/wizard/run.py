@@ -23,6 +23,7 @@ from textual.widgets import (
 )
 
 from tui.app.wizard.state import WizardState, shown_path
+from tui.app.wizard.wording import in_app_words
 
 
 class ConfirmOtherHardware(ModalScreen[bool]):
@@ -138,7 +139,7 @@ class RunStep(Vertical):
             self.app.call_from_thread(self.confirm_other_hardware, run_dir, mismatch)
             return
         except RunError as err:
-            self.app.call_from_thread(self.notify, str(err), severity="error")
+            self.app.call_from_thread(self.notify, in_app_words(str(err)), severity="error")
             return
         self.app.call_from_thread(self.attach, run_dir)
 
