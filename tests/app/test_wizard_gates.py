@@ -298,3 +298,31 @@ async def test_the_app_names_its_own_controls_not_the_cli_s_flags(tmp_path, monk
         problem = text_of(app, "#set-problem")
         assert problem == "'4096': expected key=value, with a LLaMA-Factory argument name as key"
         assert "--set" not in problem and "KEY=VALUE" not in problem
+
+
+# --- 6. the drop-errors choice in words --------------------------------------------------------------
+
+
+async def test_the_drop_errors_choice_says_yes_or_no():
+    from textual.widgets import Checkbox
+
+    from tui.common.profiles import load_profiles
+    from tui.models.resolve import resolve_model
+
+    app = SftTuiApp(state=wizard_state(model="qwen2.5-0.5b", model_info=resolve_model("qwen2.5-0.5b", load_profiles())))
+    async with app.run_test(size=(100, 32)) as pilot:
+        app.go_to("dataset")
+        await settle(app, pilot)
+        await pilot.press(*str(REPO / "tests" / "data" / "s2-broken" / "train.jsonl"), "enter")
+        await settle(app, pilot)
+        drop = app.query_one("#drop-errors", Checkbox)
+        assert drop.display and str(drop.label).startswith("Drop the rows with errors: no")
+        await pilot.press("ctrl+n")  # refused: focus on the choice that lets the wizard go on
+        await settle(app, pilot)
+        assert active(app) == "dataset" and app.focused is drop
+        await pilot.press("space")
+        await pilot.pause()
+        assert app.state.drop_errors and str(drop.label).startswith("Drop the rows with errors: yes")
+        await pilot.press("space")
+        await pilot.pause()
+        assert not app.state.drop_errors and str(drop.label).startswith("Drop the rows with errors: no")

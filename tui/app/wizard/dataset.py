@@ -23,6 +23,12 @@ from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import PathInput
 
 
+def drop_label(drop: bool) -> str:
+    if drop:
+        return "Drop the rows with errors: yes  (a cleaned copy goes in the run's data/)"
+    return "Drop the rows with errors: no  (space or a click drops them)"
+
+
 class DatasetStep(Step):
     def compose(self) -> ComposeResult:
         yield Static("Dataset files or directories (.jsonl/.json; alpaca, sharegpt or openai format). A directory with "
@@ -38,7 +44,8 @@ class DatasetStep(Step):
         problems.add_columns("file", "line", "field", "severity", "message")
         yield problems
         yield Static("", id="problem-row", classes="note")
-        yield Checkbox("Drop the rows with errors (a cleaned copy goes in the run's data/)", id="drop-errors")
+        # Textual's checkbox draws its X in both states (only the colour differs): the label says yes or no.
+        yield Checkbox(drop_label(self.state.drop_errors), self.state.drop_errors, id="drop-errors")
         yield Button("Next: plan", variant="primary", id="dataset-next")
 
     def on_mount(self) -> None:
@@ -130,6 +137,7 @@ class DatasetStep(Step):
     @on(Checkbox.Changed, "#drop-errors")
     def drop_changed(self, event: Checkbox.Changed) -> None:
         self.state.drop_errors = event.value
+        event.checkbox.label = drop_label(event.value)
 
     @on(Button.Pressed, "#dataset-next")
     def next_step(self) -> None:
