@@ -23,6 +23,7 @@ from tui.app.wizard import compose_steps
 from tui.app.wizard.state import STEPS, WizardState
 from tui.app.wizard.widgets import Confirm
 
+
 class SftTuiApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "sft-tui"
