@@ -113,10 +113,12 @@ def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
 
 def build_request(hardware: str, model: str, datasets: list[str] | None = None, recipe: str | None = None,
                   overrides: dict | None = None, gpus: int | None = None, nodes: int = 1,
-                  profiles: ProfileSet | None = None, report=None, devices=None, modelscope: bool = False):
+                  profiles: ProfileSet | None = None, report=None, devices=None, modelscope: bool = False,
+                  host_ram_gib: float | None = None):
     """(PlanRequest, validation report or None). A `report` already made (the wizard validates
     with a progress bar) is used instead of validating `datasets` again; `devices` chosen in the
-    wizard are used instead of `hardware`'s."""
+    wizard are used instead of `hardware`'s, and `host_ram_gib` from its detection instead of
+    reading this machine's again."""
     profiles = profiles or load_profiles()
     if devices is None:
         devices, _ = pick_devices(hardware, gpus, profiles)
@@ -145,6 +147,7 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
             raise RequestError("; ".join(report.file_errors))
         data = DataFacts.from_report(report)
     request = PlanRequest(devices=devices, model=model_info, recipes=recipes, recipe=recipe, data=data,
-                          packages=training_packages(hardware), host_ram_gib=host_ram_of(hardware, profiles),
+                          packages=training_packages(hardware),
+                          host_ram_gib=host_ram_gib if host_ram_gib is not None else host_ram_of(hardware, profiles),
                           overrides=overrides, nodes=nodes)
     return request, report

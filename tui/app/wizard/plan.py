@@ -101,7 +101,7 @@ class PlanStep(Step):
         s = self.state
         try:
             request, _ = build_request(s.hardware, s.model, None, s.recipe, dict(s.overrides), report=s.report,
-                                       devices=s.devices())
+                                       devices=s.devices(), host_ram_gib=s.host_ram_gib())
             result = plan(request)
         except (RequestError, ValueError) as err:
             self.app.call_from_thread(self.query_one("#plan-verdict", Static).update,

@@ -55,6 +55,13 @@ class WizardState:
         """run_dir was exported here from a plan that has changed since: it is not the current plan."""
         return self.run_dir is not None and self.exported_plan is not None and self.plan_key() != self.exported_plan
 
+    def host_ram_gib(self) -> float | None:
+        """This machine's RAM from the detection when planning for it; None lets a profile say."""
+        if self.hardware != "detected" or self.detection is None:
+            return None
+        cpu = next((d for d in self.detection.devices if d.vendor == "cpu"), None)
+        return cpu.memory_total_mib / 1024 if cpu else None
+
     def devices(self):
         """The devices the plan is for: the chosen detected GPUs (else the CPU), or a profile's."""
         from tui.common.profiles import load_profiles
