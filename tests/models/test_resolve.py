@@ -248,3 +248,26 @@ def test_a_typo_of_a_known_hub_id_offline_still_gets_did_you_mean(monkeypatch, t
     message = str(caught.value)
     assert message.startswith("HF_HUB_OFFLINE is set and Qwen/Qwen2.5-7B-Instruc is not in the Hugging Face cache")
     assert "; or did you mean Qwen/Qwen2.5-7B-Instruct" in message and "\n" not in message
+
+
+def test_validate_tokenizer_takes_a_hub_id_and_fetches_only_its_tokenizer(hub, tiny_model_dir, tmp_path, capsys):
+    """Exact token counts for a hub model: its tokenizer.json from the hub into sft-tui's cache
+    (nothing else), then from that cache without the hub; a repo without one says so."""
+    import json as _json
+
+    from tui.cli.main import main
+
+    hub.add("acme/tiny-tok", {"config.json": QWEN25_7B, "tokenizer.json": (tiny_model_dir / "tokenizer.json").read_bytes()})
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(_json.dumps({"instruction": f"Say {i}.", "output": "ok"}) + "\n" for i in range(3)))
+    assert main(["validate", str(data), "--tokenizer", "acme/tiny-tok", "--json"]) == 0
+    lengths = _json.loads(capsys.readouterr().out)["stats"]["lengths"]
+    assert lengths["unit"] == "tokens" and lengths["method"].endswith("tokenizer.json")
+    assert [path for method, path in hub.requests if method == "GET"] == ["/acme/tiny-tok/resolve/main/tokenizer.json"]
+    with pytest.MonkeyPatch.context() as offline:
+        offline.setenv("HF_HUB_OFFLINE", "1")
+        assert main(["validate", str(data), "--tokenizer", "acme/tiny-tok"]) == 0  # from sft-tui's cache
+    capsys.readouterr()
+    assert len([1 for method, _ in hub.requests if method == "GET"]) == 1
+    assert main(["validate", str(data), "--tokenizer", "acme/support-bot-7b"]) == 2
+    assert capsys.readouterr().err.startswith(f"sft-tui: acme/support-bot-7b on {hub.url} has no tokenizer.json")

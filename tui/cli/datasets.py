@@ -77,8 +77,9 @@ def cmd_validate(args) -> int:
         paths = paths or entry_paths
     if not paths:
         raise UserError("name at least one dataset file or directory (or --dataset-info PATH --name NAME)")
+    tokenizer = tokenizer_path(args.tokenizer) if args.tokenizer else None
     try:
-        report = validate_paths(paths, fmt=args.format, spec=spec, tokenizer_dir=args.tokenizer,
+        report = validate_paths(paths, fmt=args.format, spec=spec, tokenizer_dir=tokenizer,
                                 max_errors=args.max_errors, jobs=args.jobs)
     except ValueError as err:  # an unusable --tokenizer
         raise UserError(str(err)) from None
@@ -93,13 +94,29 @@ def cmd_validate(args) -> int:
     return EXIT_PROBLEMS if report.has_errors else EXIT_OK
 
 
+def tokenizer_path(text: str):
+    """--tokenizer as given: a local path, or a hub id whose tokenizer.json is fetched (only that file)."""
+    from pathlib import Path
+
+    from tui.models.architecture import ModelError
+    from tui.models.hub import hub_tokenizer, looks_like_hub_id
+
+    if Path(text).expanduser().exists() or not looks_like_hub_id(text):
+        return Path(text).expanduser()
+    try:
+        return hub_tokenizer(text)
+    except ModelError as err:
+        raise UserError(str(err)) from None
+
+
 def add_dataset_parsers(sub) -> None:
     p = sub.add_parser("validate", help="check dataset files row by row and print training statistics",
                        description="Check JSONL/JSON dataset files against LLaMA-Factory's formats. Exit status: "
                        "0 no errors (warnings allowed), 1 errors found, 2 a file could not be read.")
     p.add_argument("paths", nargs="*", metavar="PATH", help="dataset files, or directories of .jsonl/.json files")
     p.add_argument("--format", default="auto", choices=["auto", "alpaca", "sharegpt", "openai"])
-    p.add_argument("--tokenizer", metavar="DIR", help="a local tokenizer (tokenizer.json) for exact token counts")
+    p.add_argument("--tokenizer", metavar="DIR|HUB_ID", help="a tokenizer for exact token counts: a local directory "
+                   "(tokenizer.json), or a model's hub id (its tokenizer.json from the HF cache, else the hub)")
     p.add_argument("--dataset-info", metavar="PATH", help="a dataset_info.json whose entry --name says the columns and tags")
     p.add_argument("--name", metavar="NAME", help="the dataset_info.json entry to validate")
     p.add_argument("--max-errors", type=int, default=100, metavar="N", help="problems listed per file (all are counted)")

@@ -124,6 +124,26 @@ def hub_config(repo_id: str) -> FoundConfig:
     One HEAD request first, without huggingface_hub's retries (which back off for half a minute
     when there is no network), so that an unreachable hub is said at once.
     """
+    path, offline = hub_file(repo_id, "config.json")
+    endpoint = hub_endpoint()
+    when = "from sft-tui's cache of an earlier hub look-up (hub not reached)" if offline else f"from {endpoint}"
+    return FoundConfig(_read(path), path, _snapshot_commit(path), "hub", f"config.json {when}")
+
+
+def hub_tokenizer(repo_id: str) -> Path:
+    """tokenizer.json of `repo_id`, for exact token counts: from the Hugging Face cache when it is
+    there (offline), else fetched from the hub into sft-tui's cache (only that file)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo_id, "tokenizer.json", cache_dir=str(hf_cache_dir()))
+    if isinstance(found, str):
+        return Path(found)
+    return hub_file(repo_id, "tokenizer.json")[0]
+
+
+def hub_file(repo_id: str, filename: str) -> tuple[Path, bool]:
+    """(`filename` of `repo_id` from the hub, or sft-tui's cache of it when the hub cannot be
+    reached; whether it came from that cache)."""
     import httpx
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
@@ -134,11 +154,11 @@ def hub_config(repo_id: str) -> FoundConfig:
         try:
             if not offline:
                 try:
-                    get_hf_file_metadata(hf_hub_url(repo_id, "config.json", endpoint=endpoint), token=token or False,
+                    get_hf_file_metadata(hf_hub_url(repo_id, filename, endpoint=endpoint), token=token or False,
                                          timeout=10, endpoint=endpoint)
                 except httpx.TransportError:  # no network, DNS, refused, timed out: use what was fetched before
                     offline = True
-            found = hf_hub_download(repo_id, "config.json", cache_dir=cache_dir, endpoint=endpoint,
+            found = hf_hub_download(repo_id, filename, cache_dir=cache_dir, endpoint=endpoint,
                                     token=token or False, local_files_only=offline, etag_timeout=10)
         except LocalEntryNotFoundError:
             if hub_offline():
@@ -147,15 +167,13 @@ def hub_config(repo_id: str) -> FoundConfig:
             raise ModelError(f"cannot reach the hub ({endpoint}) and {repo_id} is not in the Hugging Face cache "
                              f"({hf_cache_dir()}): {_OFFLINE_HINT}") from None
         except HfHubHTTPError as err:
-            raise _hub_error(err, repo_id, endpoint, token) from None
+            raise _hub_error(err, repo_id, endpoint, token, filename) from None
         except (httpx.TransportError, OSError) as err:
             raise ModelError(f"cannot reach the hub ({endpoint}): {err.__class__.__name__}; {_OFFLINE_HINT}") from None
-    path = Path(found)
-    when = "from sft-tui's cache of an earlier hub look-up (hub not reached)" if offline else f"from {endpoint}"
-    return FoundConfig(_read(path), path, _snapshot_commit(path), "hub", f"config.json {when}")
+    return Path(found), offline
 
 
-def _hub_error(err, repo_id: str, endpoint: str, token: str | None) -> ModelError:
+def _hub_error(err, repo_id: str, endpoint: str, token: str | None, filename: str = "config.json") -> ModelError:
     """One sentence for an error the hub answered."""
     from huggingface_hub.errors import (
         GatedRepoError,
@@ -172,6 +190,8 @@ def _hub_error(err, repo_id: str, endpoint: str, token: str | None) -> ModelErro
         return NotOnHub(f"{repo_id} is not a model on {endpoint} (check the spelling{login})")
     if isinstance(err, RevisionNotFoundError):
         return ModelError(f"{repo_id} has no main revision on {endpoint}")
+    if isinstance(err, RemoteEntryNotFoundError) and filename != "config.json":
+        return ModelError(f"{repo_id} on {endpoint} has no {filename}: give --tokenizer a local directory with one")
     if isinstance(err, RemoteEntryNotFoundError):
         base = _adapter_base(repo_id, endpoint, token)
         if base is not None:
