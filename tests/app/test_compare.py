@@ -100,3 +100,37 @@ def test_the_run_mean_loss_of_a_resumed_run_counts_only_its_own_steps(tmp_path):
     assert resumed.resumed_at == 4 and resumed.steps_done == 8
     assert resumed.mean_train_loss == 6.2494 * 2
     assert resumed.to_json()["resumed_at"] == 4
+
+
+async def test_the_monitor_compares_its_run_with_the_others_beside_it_and_escape_goes_back(tmp_path):
+    from tui.app.main import SftTuiApp
+
+    finished, oom = two_runs(tmp_path)
+    app = SftTuiApp(monitor=finished)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(pilot)
+        monitor = app.screen.query_one("RunMonitor")
+        monitor.focus()
+        await pilot.press("c")
+        await settle(pilot)
+        assert isinstance(app.screen, CompareScreen)
+        assert sorted(run.name for run in app.screen.comparison.runs) == ["finished", "oom"]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, CompareScreen) and app.is_running
+
+
+async def test_a_run_alone_in_its_folder_has_nothing_to_compare_with(tmp_path):
+    from tui.app.main import SftTuiApp
+
+    finished, oom = two_runs(tmp_path)
+    import shutil
+
+    shutil.rmtree(oom)
+    app = SftTuiApp(monitor=finished)
+    async with app.run_test(size=(100, 32)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("RunMonitor").focus()
+        await pilot.press("c")
+        await settle(pilot)
+        assert not isinstance(app.screen, CompareScreen)

@@ -34,7 +34,7 @@ def short(value) -> str:
 class CompareScreen(Screen):
     """The loss curves of several runs on one chart, the differing settings beside it."""
 
-    BINDINGS = [Binding("r", "reload", "Reload")]
+    BINDINGS = [Binding("r", "reload", "Reload"), Binding("escape", "back", "Back")]
     DEFAULT_CSS = """
     CompareScreen #compare-title { height: auto; padding: 0 1; }
     CompareScreen #compare-body { height: 1fr; }
@@ -42,10 +42,17 @@ class CompareScreen(Screen):
     CompareScreen #compare-side { width: 42; padding: 0 1; }
     """
 
-    def __init__(self, run_dirs: list[Path], **kwargs):
+    def __init__(self, run_dirs: list[Path], closable: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.run_dirs = [Path(p) for p in run_dirs]
         self.comparison = None
+        self.closable = closable  # opened over another screen (the monitor): escape goes back to it
+
+    def action_back(self) -> None:
+        if self.closable:
+            self.app.pop_screen()
+        else:
+            self.app.exit()
 
     def compose(self) -> ComposeResult:
         yield Header()

@@ -86,6 +86,7 @@ class RunMonitor(Vertical):
         Binding("p", "toggle_pause", "Pause log"),
         Binding("slash", "search", "Search log"),
         Binding("f", "retry", "Retry with fix", show=False),
+        Binding("c", "compare", "Compare runs"),
     ]
     can_focus = True
 
@@ -384,6 +385,17 @@ class RunMonitor(Vertical):
             table.add_row(str(n), Text(row.get("label", "").strip()[:200]), Text(row.get("predict", "").strip()[:200]))
 
     # --- actions -----------------------------------------------------------------------------
+
+    def action_compare(self) -> None:
+        """This run's loss curve beside the other runs' of the same runs/ folder (sft-tui compare --app)."""
+        from tui.app.compare import CompareScreen
+        from tui.runs.lifecycle import find_runs
+
+        runs = find_runs(self.run_dir.parent)
+        if len(runs) < 2:
+            self.notify(f"no other run beside this one in {self.run_dir.parent} to compare with", severity="warning")
+            return
+        self.app.push_screen(CompareScreen(runs, closable=True))
 
     def action_stop(self) -> None:
         if self.watcher is None or self.watcher.status.status != "running":
