@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import Button, Label, Static
 
 from tests.runs.test_runs import export
+from tests.support.pilot import settle
 from tui.app.main import SftTuiApp
 from tui.app.wizard.run import ConfirmOtherHardware
 from tui.app.wizard.state import WizardState
@@ -20,12 +21,6 @@ pytestmark = pytest.mark.llamafactory
 def offline(monkeypatch):
     for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.setenv(name, "1")
-
-
-async def settle(app, pilot):
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 async def wait_until(pilot, predicate, what, seconds=120):

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from textual.widgets import Input, Static
 
 from tests.app.test_snapshots import CPU, REPO, RTX_4080
+from tests.support.pilot import settle, submit, text_of
 from tui.app.main import SftTuiApp
 from tui.app.wizard.state import WizardState
 from tui.common.profiles import load_profiles
@@ -26,19 +27,9 @@ def plan_state() -> WizardState:
                        datasets=[str(data)], report=validate_paths([data]))
 
 
-async def settle(app, pilot):
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
 async def type_setting(app, pilot, text: str) -> str:
-    box = app.query_one("#plan-set", Input)
-    box.value = text
-    box.focus()
-    await pilot.press("enter")
-    await settle(app, pilot)
-    return str(app.query_one("#set-problem", Static).render())
+    await submit(app, pilot, "#plan-set", text)
+    return text_of(app, "#set-problem")
 
 
 async def test_bad_settings_show_under_the_box_and_keep_the_plan():

@@ -11,10 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label
 
 from tests.app.test_snapshots import wizard_state
 from tests.support.llamafactory import BIN, SAMPLE_ALPACA_ROWS, offline_env, write_jsonl
+from tests.support.pilot import fill_to_review, notes, settle, text_of, type_dataset
 from tui.app.main import SftTuiApp
 from tui.app.wizard.widgets import Confirm
 
@@ -28,16 +29,6 @@ def s2_data(root):
     write_jsonl(data / "val.jsonl", SAMPLE_ALPACA_ROWS[:2])
     write_jsonl(data / "test.jsonl", SAMPLE_ALPACA_ROWS[2:4])
     return data
-
-
-async def settle(app, pilot):
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text_of(app, selector) -> str:
-    return str(app.query_one(selector, Static).render())
 
 
 @pytest.mark.llamafactory
@@ -133,20 +124,6 @@ def gated_app(**changes) -> SftTuiApp:
     return SftTuiApp(state=wizard_state(**changes))
 
 
-async def type_dataset(app, pilot, value: str) -> None:
-    app.go_to("dataset")
-    await settle(app, pilot)
-    box = app.query_one("#dataset-input", Input)
-    box.value = value
-    box.focus()  # the step opens on its Next button once files are chosen
-    await pilot.press("enter")
-    await settle(app, pilot)
-
-
-def notes(app) -> str:
-    return "\n".join(str(n.message) for n in app._notifications)
-
-
 async def test_no_way_past_the_dataset_step_with_errors_until_they_are_dropped(tmp_path):
     app = gated_app()
     async with app.run_test(size=(100, 32)) as pilot:
@@ -215,21 +192,6 @@ async def test_dropping_the_rows_with_errors_exports_a_cleaned_copy(tmp_path):
 
 
 # --- a plan that does not fit, dialogs --------------------------------------------------------------
-
-
-async def fill_to_review(app, pilot, model: str, dataset: str, out: Path, name: str) -> None:
-    app.go_to("model")
-    await settle(app, pilot)
-    app.query_one("#model-input", Input).value = model
-    await settle(app, pilot)
-    await type_dataset(app, pilot, dataset)
-    app.go_to("plan")
-    await settle(app, pilot)
-    app.go_to("review")
-    await settle(app, pilot)
-    app.query_one("#out-dir", Input).value = str(out)
-    app.query_one("#run-name", Input).value = name
-    await settle(app, pilot)
 
 
 async def test_exporting_a_plan_that_does_not_fit_asks_first_and_says_by_how_much(tmp_path):

@@ -7,60 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input
 
 from tests.app.test_snapshots import wizard_state
+from tests.support.pilot import fill_to_review, notes, settle, submit, text_of
 from tui.app.main import SftTuiApp
 
 REPO = Path(__file__).resolve().parents[2]
 S2 = str(REPO / "tests" / "data" / "s2")
 
 
-async def settle(app, pilot):
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-
-
-def text_of(app, selector) -> str:
-    return str(app.query_one(selector, Static).render())
-
-
-def notes(app) -> str:
-    return "\n".join(str(n.message) for n in app._notifications)
-
-
 def active(app) -> str:
     return app.query_one("#steps").active
-
-
-async def to_review(app, pilot, out: Path, name: str, model: str = "qwen2.5-0.5b") -> None:
-    app.go_to("model")
-    await settle(app, pilot)
-    app.query_one("#model-input", Input).value = model
-    await settle(app, pilot)
-    app.go_to("dataset")
-    await settle(app, pilot)
-    box = app.query_one("#dataset-input", Input)
-    box.value = S2
-    box.focus()
-    await pilot.press("enter")
-    await settle(app, pilot)
-    app.go_to("plan")
-    await settle(app, pilot)
-    app.go_to("review")
-    await settle(app, pilot)
-    app.query_one("#out-dir", Input).value = str(out)
-    app.query_one("#run-name", Input).value = name
-    await settle(app, pilot)
-
-
-async def set_value(app, pilot, text: str) -> None:
-    box = app.query_one("#plan-set", Input)
-    box.value = text
-    box.focus()
-    await pilot.press("enter")
-    await settle(app, pilot)
 
 
 # --- 1. a bundle exported before the plan changed ---------------------------------------------------
@@ -78,7 +36,7 @@ async def test_the_run_step_does_not_start_a_bundle_of_an_older_plan(tmp_path, m
     monkeypatch.setattr(tui.runs.lifecycle, "start_run", fake_start)
     app = SftTuiApp(state=wizard_state(env=""))
     async with app.run_test(size=(100, 40)) as pilot:
-        await to_review(app, pilot, tmp_path, "first")
+        await fill_to_review(app, pilot, "qwen2.5-0.5b", S2, tmp_path, "first")
         app.query_one("#export", Button).press()
         await settle(app, pilot)
         first = tmp_path / "runs" / "first"
@@ -86,7 +44,7 @@ async def test_the_run_step_does_not_start_a_bundle_of_an_older_plan(tmp_path, m
 
         app.go_to("plan")
         await settle(app, pilot)
-        await set_value(app, pilot, "lora_rank=8")
+        await submit(app, pilot, "#plan-set", "lora_rank=8")
         assert app.state.plan.settings["lora_rank"] == 8
         app.go_to("review")
         await settle(app, pilot)
@@ -231,8 +189,8 @@ async def test_focus_is_where_the_user_types_next_and_enter_in_the_run_name_expo
 
         app.go_to("plan")  # a plan that does not fit: Enter asks first, as Export does
         await settle(app, pilot)
-        await set_value(app, pilot, "finetuning_type=full")
-        await set_value(app, pilot, "per_device_train_batch_size=1024")
+        await submit(app, pilot, "#plan-set", "finetuning_type=full")
+        await submit(app, pilot, "#plan-set", "per_device_train_batch_size=1024")
         assert not app.state.plan.fits
         app.go_to("review")
         await settle(app, pilot)
@@ -259,7 +217,7 @@ async def test_the_app_names_its_own_controls_not_the_cli_s_flags(tmp_path, monk
     monkeypatch.setattr(tui.runs.lifecycle, "start_run", lambda run_dir, force=False: check_environment(None, {"PATH": ""}))
     app = SftTuiApp(state=wizard_state(env=""))
     async with app.run_test(size=(100, 40)) as pilot:
-        await to_review(app, pilot, tmp_path, "same")
+        await fill_to_review(app, pilot, "qwen2.5-0.5b", S2, tmp_path, "same")
         app.query_one("#train-env", Input).value = ""
         app.query_one("#export", Button).press()
         await settle(app, pilot)
@@ -294,7 +252,7 @@ async def test_the_app_names_its_own_controls_not_the_cli_s_flags(tmp_path, monk
 
         app.go_to("plan")
         await settle(app, pilot)
-        await set_value(app, pilot, "4096")
+        await submit(app, pilot, "#plan-set", "4096")
         problem = text_of(app, "#set-problem")
         assert problem == "'4096': expected key=value, with a LLaMA-Factory argument name as key"
         assert "--set" not in problem and "KEY=VALUE" not in problem

@@ -9,15 +9,10 @@ from textual.widgets import Input, Static
 
 from tests.models.fake_hub import FakeHub
 from tests.models.test_resolve import QWEN3_30B_A3B, QWEN25_7B
+from tests.support.pilot import settle
 from tui.app.main import SftTuiApp
 from tui.app.wizard.model import ModelSuggester, completion_candidates
 from tui.common.profiles import load_profiles
-
-
-async def settle(app, pilot):
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def info_text(app) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -126,12 +127,12 @@ def test_full_fine_tuning_gets_8bit_adamw_before_sharding_and_never_quantization
 
 def test_packages_are_probed_once_in_the_training_python_and_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    found = installed_packages(__import__("pathlib").Path(sys.executable))
+    found = installed_packages(Path(sys.executable))
     assert set(found) == set(PACKAGES) and all(isinstance(v, bool) for v in found.values())
     cache = tmp_path / "sft-tui" / "packages.json"
     assert cache.is_file()
     monkeypatch.setattr("subprocess.run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("probed again")))
-    assert installed_packages(__import__("pathlib").Path(sys.executable)) == found
+    assert installed_packages(Path(sys.executable)) == found
     assert installed_packages(tmp_path / "no-python") is None
 
 
