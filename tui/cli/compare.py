@@ -70,7 +70,7 @@ def table(header: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
 
 
 def cmd_compare(args) -> int:
-    from tui.runs.compare import CompareError, compare_runs
+    from tui.runs.compare import CompareError, compare_runs, shown_value
 
     try:
         comparison = compare_runs([Path(p) for p in args.run_dirs])
@@ -88,8 +88,6 @@ def cmd_compare(args) -> int:
     names = [run.name for run in comparison.runs]
     if comparison.differences:
         print(f"Settings that differ ({len(comparison.differences)}):")
-        from tui.runs.compare import shown_value
-
         diff_rows = [(key, [shown_value(v) for v in values]) for key, values in comparison.differences.items()]
         print("\n".join(table(["setting", *names], diff_rows)))
     else:

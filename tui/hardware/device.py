@@ -71,6 +71,12 @@ class Detection:
     def gpus(self) -> list[Device]:
         return [d for d in self.devices if d.is_gpu]
 
+    @property
+    def host_ram_gib(self) -> float | None:
+        """This machine's RAM (the CPU device's memory), for the host RAM check."""
+        cpu = next((d for d in self.devices if d.vendor == "cpu"), None)
+        return cpu.memory_total_mib / 1024 if cpu and cpu.memory_total_mib else None
+
     def to_json(self) -> dict[str, Any]:
         return {"devices": [d.to_json() for d in self.devices], "problems": self.problems}
 

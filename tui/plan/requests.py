@@ -81,21 +81,9 @@ def training_packages(hardware: str) -> dict[str, bool] | None:
     return installed_packages(install.python) if install else None
 
 
-def host_ram_of(hardware: str, profiles: ProfileSet) -> float | None:
-    """RAM per node: this machine's, or what the hardware profile states (None: unknown)."""
-    if hardware == "detected":
-        from tui.hardware.cpu import read_meminfo
-
-        try:
-            return read_meminfo()[0] / 1024
-        except OSError:  # no /proc/meminfo (macOS): unknown
-            return None
-    profile = profiles.get("hardware", hardware)
-    return profile.data.get("host_ram_gib") if profile else None
-
-
 def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
-    """(devices, problems): a profile's devices, or this machine's (all GPUs, else the CPU)."""
+    """(devices, problems, RAM per node in GiB or None): a profile's devices and the RAM it states,
+    or this machine's (all GPUs, else the CPU) and its RAM."""
     if hardware == "detected":
         detection = detect()
         found = detection.gpus
@@ -104,11 +92,11 @@ def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
                 raise RequestError(f"--gpus {gpus}: this machine has {len(found)} GPU(s)")
             found = found[:gpus]
         cpu = [d for d in detection.devices if d.vendor == "cpu"]
-        return (found or cpu), detection.problems
+        return (found or cpu), detection.problems, detection.host_ram_gib
     profile = profiles.get("hardware", hardware)
     if profile is None:
         raise RequestError(f"unknown hardware {hardware!r}: use `detected` or one of {', '.join(profiles.names('hardware'))}")
-    return devices_from_profile(profile.data, gpus), []
+    return devices_from_profile(profile.data, gpus), [], profile.data.get("host_ram_gib")
 
 
 def build_request(hardware: str, model: str, datasets: list[str] | None = None, recipe: str | None = None,
@@ -117,11 +105,12 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
                   host_ram_gib: float | None = None):
     """(PlanRequest, validation report or None). A `report` already made (the wizard validates
     with a progress bar) is used instead of validating `datasets` again; `devices` chosen in the
-    wizard are used instead of `hardware`'s, and `host_ram_gib` from its detection instead of
-    reading this machine's again."""
+    wizard are used instead of `hardware`'s, with the RAM per node that goes with them
+    (`host_ram_gib`; otherwise it comes with the devices `hardware` names)."""
     profiles = profiles or load_profiles()
     if devices is None:
-        devices, _ = pick_devices(hardware, gpus, profiles)
+        devices, _, found_ram = pick_devices(hardware, gpus, profiles)
+        host_ram_gib = host_ram_gib if host_ram_gib is not None else found_ram
     try:
         model_info = resolve_model(model, profiles, modelscope=modelscope or None)
     except ModelError as err:
@@ -148,6 +137,6 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
         data = DataFacts.from_report(report)
     request = PlanRequest(devices=devices, model=model_info, recipes=recipes, recipe=recipe, data=data,
                           packages=training_packages(hardware),
-                          host_ram_gib=host_ram_gib if host_ram_gib is not None else host_ram_of(hardware, profiles),
+                          host_ram_gib=host_ram_gib,
                           overrides=overrides, nodes=nodes)
     return request, report

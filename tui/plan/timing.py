@@ -315,7 +315,7 @@ def time_for_plan(plan, request, shape, peaks: dict[str, float]) -> TimeEstimate
     return estimate_time(
         step, steps=plan.steps, micro_batch=shape.micro_batch,
         accumulation=int(s.get("gradient_accumulation_steps") or 1), gpus=plan.n_gpus, nodes=plan.nodes,
-        cutoff=cutoff, row_tokens=None if packed or not request.data else getattr(request.data, "row_tokens", None),
+        cutoff=cutoff, row_tokens=None if packed or not request.data else request.data.row_tokens,
         peak_tflops=peaks.get(precision), precision=precision, where=where,
         price_per_gpu_hour=getattr(request, "price_per_gpu_hour", None),
     )

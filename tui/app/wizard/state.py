@@ -56,11 +56,12 @@ class WizardState:
         return self.run_dir is not None and self.exported_plan is not None and self.plan_key() != self.exported_plan
 
     def host_ram_gib(self) -> float | None:
-        """This machine's RAM from the detection when planning for it; None lets a profile say."""
-        if self.hardware != "detected" or self.detection is None:
-            return None
-        cpu = next((d for d in self.detection.devices if d.vendor == "cpu"), None)
-        return cpu.memory_total_mib / 1024 if cpu else None
+        """RAM per node: this machine's from the detection, or what the hardware profile states."""
+        from tui.common.profiles import load_profiles
+
+        if self.hardware != "detected":
+            return load_profiles().get("hardware", self.hardware).data.get("host_ram_gib")
+        return self.detection.host_ram_gib if self.detection is not None else None
 
     def devices(self):
         """The devices the plan is for: the chosen detected GPUs (else the CPU), or a profile's."""
