@@ -184,7 +184,9 @@ class SftTuiApp(App):
             buttons = [b for b in step.query(Button) if b.display and b.variant in ("primary", "success")]
             target = buttons[0] if buttons else None
         if target is not None:
-            target.focus()
+            # The step opens at its top (the verdict, the boxes): focusing a button below the fold
+            # must not scroll it away, which happened or not depending on whether layout had run.
+            target.focus(scroll_visible=False)
 
     def needs_input(self, step_id: str, step):
         """The control of `step` the user must fill before going on, or None."""
