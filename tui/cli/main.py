@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
         for line in str(err).splitlines() or [""]:
             print(f"sft-tui: {line}", file=sys.stderr)
         return EXIT_USAGE
+    except ImportError as err:  # a package this environment lacks: the install command, not a traceback
+        from tui.common.packages import missing_package_sentence
+
+        print(f"sft-tui: {missing_package_sentence(err)}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:  # `sft-tui ... | head`
         return EXIT_OK
     except KeyboardInterrupt:  # Ctrl-C: a word, not a traceback (monitor says its own)

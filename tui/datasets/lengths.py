@@ -72,8 +72,10 @@ class TokenCounter:
         try:
             from tokenizers import Tokenizer
         except ImportError:
+            from tui.common.packages import pip_install_command
+
             raise ValueError(
-                "--tokenizer needs the `tokenizers` library: pip install 'sft-tui[tokens]'"
+                f"--tokenizer needs the `tokenizers` library: {pip_install_command('tokenizers')}"
             ) from None
         path = Path(tokenizer_dir)
         path = path / "tokenizer.json" if path.is_dir() else path

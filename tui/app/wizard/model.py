@@ -147,6 +147,11 @@ class ModelStep(Step):
         except ModelError as err:
             self.app.call_from_thread(self.show, spec, None, str(err))
             return
+        except ImportError as err:  # a broken install: the sentence that fixes it, the app stays
+            from tui.common.packages import missing_package_sentence
+
+            self.app.call_from_thread(self.show, spec, None, missing_package_sentence(err, "looking models up"))
+            return
         self.app.call_from_thread(self.show, spec, info, None)
 
     def show(self, spec: str, info, problem: str | None) -> None:
