@@ -85,7 +85,7 @@ async def test_the_run_step_does_not_start_a_bundle_of_an_older_plan(tmp_path, m
 async def test_an_invalid_gpu_count_keeps_the_wizard_on_the_hardware_step():
     from textual.widgets import Select
 
-    sentence = "GPUs: a count from 1 to 64 per node, or empty for the profile's"
+    sentence = "GPUs: a GPU count is a whole number from 1 to 64 per node, or empty for the profile's"
     app = SftTuiApp(state=wizard_state())
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)

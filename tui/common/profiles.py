@@ -15,6 +15,7 @@ import yaml
 
 from tui.common.resources import data_dir, user_profiles_dir
 from tui.common.schemas import schema_errors
+from tui.common.text import close_names
 
 KINDS = ("hardware", "models", "recipes")
 SCHEMA_OF_KIND = {
@@ -59,6 +60,10 @@ class ProfileSet:
 
     def names(self, kind: str) -> list[str]:
         return [p.name for p in self.of(kind)]
+
+    def close_names(self, kind: str, typed: str) -> list[str]:
+        """The profiles of `kind` a mistyped or cut-short name may mean ("did you mean")."""
+        return close_names(typed, self.names(kind))
 
 
 def read_profile_file(path: Path, kind: str) -> tuple[dict | None, list[ProfileProblem]]:

@@ -9,6 +9,21 @@ from tui.hardware.cpu import CPU_CAPABILITIES
 from tui.hardware.device import Capabilities, Device
 from tui.hardware.nvidia import nvidia_capabilities
 
+MAX_GPUS = 64  # per node: more than any machine has; a typo like 80 or 100 is caught
+
+
+def gpu_count_problem(count: int) -> str | None:
+    """Why `count` is no GPU count per node (the CLI's --gpus, the wizard's GPUs box), or None."""
+    if isinstance(count, int) and 1 <= count <= MAX_GPUS:
+        return None
+    return f"a GPU count is a whole number from 1 to {MAX_GPUS} per node"
+
+
+def no_gpu_problem(where: str) -> str:
+    """Why a GPU count for a machine with no GPU (`where`: "this machine", "the hardware profile
+    cpu") means nothing: the plan is for its CPU, one device. The caller adds what to do instead."""
+    return f"{where} has no GPU, so the plan is for its CPU"
+
 
 def devices_from_profile(data: dict, gpus: int | None = None) -> list[Device]:
     """The devices a hardware profile describes, as detection would have reported them

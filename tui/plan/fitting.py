@@ -144,6 +144,9 @@ def decide_gradient_checkpointing(d: Decisions, shape: TrainingShape, capacity: 
     return replace(shape, gradient_checkpointing=not disable)
 
 
+MULTI_GPU_VENDORS = ("nvidia", "amd")  # where torchrun and DeepSpeed put more devices to one step
+
+
 def what_would_fit(request: PlanRequest, shape: TrainingShape, capacity: float) -> list[str]:
     """Concrete ways out when nothing fits: a shorter cutoff, a bigger card, more GPUs."""
     one = replace(shape, micro_batch=1)
@@ -155,7 +158,9 @@ def what_would_fit(request: PlanRequest, shape: TrainingShape, capacity: float) 
     need = estimate(shape).per_device_gib / (1 - SAFETY_MARGIN)  # this plan as it is, the margin kept
     suggestions.append(f"more memory: a GPU with at least {math.ceil(need)} GiB for this plan as it is")
     sharded = replace(one, zero_stage=3, offload=False)
-    for n in (2, 4, 8, 16):
+    # More devices with ZeRO-3 only where there are GPUs to add: a CPU (or Apple's one MPS device)
+    # is planned as one device, so "2 of these" would be no plan at all.
+    for n in (2, 4, 8, 16) if request.devices[0].vendor in MULTI_GPU_VENDORS else ():
         if n > shape.n_gpus and fits(estimate(replace(sharded, n_gpus=n)), capacity):
             suggestions.append(f"more GPUs: {n} of these with DeepSpeed ZeRO-3 (--gpus {n})")
             break

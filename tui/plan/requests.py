@@ -8,8 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tui.common.profiles import ProfileSet, load_profiles
+from tui.common.text import plural
 from tui.hardware.detect import detect
-from tui.hardware.profile import devices_from_profile
+from tui.hardware.profile import devices_from_profile, gpu_count_problem, no_gpu_problem
 from tui.models.architecture import ModelError
 from tui.models.resolve import resolve_model
 from tui.plan.settings import check_settings
@@ -83,20 +84,37 @@ def training_packages(hardware: str) -> dict[str, bool] | None:
 
 def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
     """(devices, problems, RAM per node in GiB or None): a profile's devices and the RAM it states,
-    or this machine's (all GPUs, else the CPU) and its RAM."""
+    or this machine's (all GPUs, else the CPU) and its RAM. A GPU count (--gpus) passes the one
+    rule the wizard's GPUs box asks too, and is refused for a machine that has no GPU."""
+    if gpus is not None and gpu_count_problem(gpus):
+        raise RequestError(f"--gpus {gpus}: {gpu_count_problem(gpus)}")
     if hardware == "detected":
         detection = detect()
         found = detection.gpus
-        if gpus is not None and found:
+        if gpus is not None and not found:
+            raise RequestError(f"--gpus {gpus}: {no_gpu_problem('this machine')}: leave --gpus out, "
+                               f"or plan for another machine with --hardware NAME --gpus {gpus}")
+        if gpus is not None:
             if gpus > len(found):
-                raise RequestError(f"--gpus {gpus}: this machine has {len(found)} GPU(s)")
+                raise RequestError(f"--gpus {gpus}: this machine has {plural(len(found), 'GPU')}")
             found = found[:gpus]
         cpu = [d for d in detection.devices if d.vendor == "cpu"]
         return (found or cpu), detection.problems, detection.host_ram_gib
     profile = profiles.get("hardware", hardware)
     if profile is None:
-        raise RequestError(f"unknown hardware {hardware!r}: use `detected` or one of {', '.join(profiles.names('hardware'))}")
+        raise RequestError(f"unknown hardware {hardware!r}: {did_you_mean_hardware(hardware, profiles)}")
+    if gpus is not None and not profile.data["gpus"]:
+        raise RequestError(f"--gpus {gpus}: {no_gpu_problem(f'the hardware profile {profile.name}')}: "
+                           "leave --gpus out, or choose a profile with GPUs")
     return devices_from_profile(profile.data, gpus), [], profile.data.get("host_ram_gib")
+
+
+def did_you_mean_hardware(name: str, profiles: ProfileSet) -> str:
+    """The rest of "unknown hardware NAME: ...": the profiles it may mean, else all of them."""
+    close = profiles.close_names("hardware", name)
+    if close:
+        return f"did you mean {', '.join(close)}? (`sft-tui profiles hardware` lists them)"
+    return f"use `detected` or one of {', '.join(profiles.names('hardware'))}"
 
 
 def build_request(hardware: str, model: str, datasets: list[str] | None = None, recipe: str | None = None,

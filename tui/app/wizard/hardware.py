@@ -17,8 +17,8 @@ from textual.widgets import (
 from tui.app.wizard.state import Step
 from tui.hardware.detect import summary_line
 from tui.hardware.device import Detection
-
-MAX_GPUS = 64  # per node: more than any machine has; a typo like 80 is caught
+from tui.common.profiles import load_profiles
+from tui.hardware.profile import MAX_GPUS, gpu_count_problem, no_gpu_problem  # the CLI's --gpus rules too
 
 
 class HardwareStep(Step):
@@ -33,7 +33,7 @@ class HardwareStep(Step):
             yield Select([("this machine (detected)", "detected")], value="detected", allow_blank=False, id="hardware-profile")
         with Horizontal(classes="row"):
             yield Label("GPUs", classes="label")
-            yield Input(placeholder="the profile's count (as --gpus N)", type="integer", id="gpu-count", disabled=True,
+            yield Input(placeholder=f"1 to {MAX_GPUS}; empty: the profile's count", type="integer", id="gpu-count", disabled=True,
                         select_on_focus=False)  # focus comes back here after a refusal: typing goes on
         yield Static("", id="profile-note", classes="note")
         with Horizontal(classes="row"):
@@ -43,8 +43,6 @@ class HardwareStep(Step):
                      "with LLaMA-Factory, and shows the monitor (well under a minute).", classes="note")
 
     def on_mount(self) -> None:
-        from tui.common.profiles import load_profiles
-
         names = load_profiles().names("hardware")
         self.query_one("#hardware-profile", Select).set_options(
             [("this machine (detected)", "detected")] + [(name, name) for name in names])
@@ -113,10 +111,18 @@ class HardwareStep(Step):
                 self.state.gpus, self.state.plan = None, None
             return
         text = self.query_one("#gpu-count", Input).value.strip()
-        count = int(text) if text.isdigit() else None
-        if text and not (count and 1 <= count <= MAX_GPUS):
-            self.state.gpu_problem = f"GPUs: a count from 1 to {MAX_GPUS} per node, or empty for the profile's"
-            note.update(self.state.gpu_problem)
+        try:
+            count = int(text) if text else None
+        except ValueError:
+            count = -1  # no number: the same sentence as a count out of range
+        problem = None
+        if count is not None and gpu_count_problem(count):
+            problem = f"GPUs: {gpu_count_problem(count)}, or empty for the profile's"
+        elif count is not None and (profile := load_profiles().get("hardware", self.state.hardware)) and not profile.data["gpus"]:
+            problem = f"GPUs: {no_gpu_problem(f'the hardware profile {profile.name}')}: leave it empty, or choose a profile with GPUs"
+        if problem:
+            self.state.gpu_problem = problem
+            note.update(problem)
             count = None
         else:
             self.state.gpu_problem = None
