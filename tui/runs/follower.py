@@ -35,6 +35,7 @@ from tui.runs.logfiles import (
     is_nan,
     parse_row,
 )
+from tui.runs.resumes import Resumes, remaining_after, resumed_at_in, resumed_text
 from tui.runs.speed import Speed
 
 CONTEXT_LINES = 12  # lines kept before an exception for the failure event
@@ -52,7 +53,7 @@ class Event:
         return {"event": self.kind, **self.data, "text": self.text}
 
 
-EVENT_KINDS = ("line", "restarted", "started", "progress", "metrics", "health", "checkpoint", "data_warning",
+EVENT_KINDS = ("line", "restarted", "started", "resumed", "progress", "metrics", "health", "checkpoint", "data_warning",
                "data_error", "oom", "finished", "failed", "stopped", "vanished")
 
 
@@ -72,11 +73,6 @@ NUM_EPOCHS = re.compile(r"Num Epochs\s*=\s*([\d,.]+)")
 CHECKPOINT = re.compile(r"Saving model checkpoint to (\S+)")
 
 
-# Where a --resume began: the Trainer's banner (transformers 5, then 4), or run_sft.sh's first line.
-RESUMED_AT = re.compile(r"(?:Resuming training from checkpoint with epoch \S+ and global step|Continuing training "
-                        r"from global step|^Resuming from \S*checkpoint-)\s*(\d+)")
-
-
 METRIC_DICT = re.compile(r"^\s*(\{'(?:loss|eval_loss|train_runtime)'.*\})\s*$")
 
 
@@ -94,24 +90,6 @@ DROPPED = re.compile(r"Dropped invalid example: (.*)")
 
 # A line without any of these cannot be an exception, an OOM or a data error.
 FAILURE_WORDS = ("Error", "Exception", "Interrupt", "Exit", "memory", "dataset", "samples", "not found", "Cannot open")
-
-
-def remaining_after(step: int, total: int | None, elapsed: float | None, remaining: float | None,
-                    resumed_at: int | None) -> float | None:
-    """The time left. After --resume, LLaMA-Factory's remaining_time (and tqdm's) divide the time
-    since the resume by every step, those before it included, as if they had cost nothing: at step
-    2330/10000 it says 0:00:17 with minutes left. The steps since the resume set the rate."""
-    if resumed_at is None or not elapsed or not total or step <= resumed_at:
-        return remaining
-    return (total - step) * elapsed / (step - resumed_at)
-
-
-def resumed_at_in(lines) -> int | None:
-    """The step a --resume began at, from the log's lines (run_sft.sh's first, or the Trainer's banner)."""
-    for line in lines:
-        if match := RESUMED_AT.search(line):
-            return int(match.group(1))
-    return None
 
 
 def _number(value):
@@ -150,6 +128,11 @@ class Follower:
         self._reset_state()
         if train_log_offset:
             self.started = True  # opened at the tail of a long log: its banner is behind us
+            try:
+                with open(self.run_dir / "train.log", encoding="utf-8", errors="replace") as log:
+                    self.resumes.console_at = resumed_at_in([log.readline() for _ in range(3)])
+            except OSError:
+                pass
 
     def _reset_state(self) -> None:
         self.total_steps: int | None = None
@@ -159,7 +142,8 @@ class Follower:
         self.last_metrics: dict = {}
         self.eta: float | None = None
         self.elapsed: float | None = None
-        self.resumed_at: int | None = None  # the step a --resume began at: the clocks start there
+        self.resumed_at: int | None = None  # the step the run being read resumed at: its clocks start there
+        self.resumes = Resumes(self.output_dir)  # which run (first, resumed) the rows being read are of
         self.nan_step: int | None = None  # the first step whose loss or gradient norm was NaN
         self.final_metrics: dict = {}
         self._metrics_block: str | None = None
@@ -193,7 +177,7 @@ class Follower:
         read_jsonl = self.jsonl is not None and not self.use_console_metrics and self.started
         rows = self.jsonl.read_lines() if read_jsonl else []
         if self.jsonl is not None and self.jsonl.truncated:
-            self.step = 0
+            self.step, self.resumes.segment = 0, None
         if rows:  # grad_norm and the resume step are only on the console: harvest them before the rows need them
             for line in lines:
                 if line.lstrip().startswith("{'") and "grad_norm" in line:  # the console pads it with spaces
@@ -238,7 +222,7 @@ class Follower:
         elif line.lstrip().startswith("{'") and (match := METRIC_DICT.match(line)):
             events.extend(self._console_metrics(match.group(1)))
         elif "esum" in line or "Continuing" in line:
-            self._resume_line(line)
+            events.extend(self._resume_line(line))
         elif "Dropped invalid" in line and (match := DROPPED.search(line)):
             self.dropped_rows += 1
             if self.dropped_rows == 1:
@@ -265,9 +249,22 @@ class Follower:
             self.epochs = _number(match.group(1).replace(",", ""))
         return []
 
-    def _resume_line(self, line: str) -> None:
-        if match := RESUMED_AT.search(line):
-            self.resumed_at = int(match.group(1))
+    def _resume_line(self, line: str) -> list[Event]:
+        at = self.resumes.console_line(line)
+        if at is not None and self.use_console_metrics and self.resumed_at != at:  # the console's steps are the resumed run's
+            self.resumed_at = at
+            return [Event("resumed", {"step": at}, resumed_text(at, at))]
+        return []
+
+    def _jsonl_segment(self, step: int, elapsed: float | None) -> list[Event]:
+        """A row that begins a resumed run (tui.runs.resumes): its steps count from the resume."""
+        began = self.resumes.jsonl_row(step, elapsed)
+        if began is None:
+            return []
+        at, text = began
+        # without a known checkpoint the rate counts from this row (a little slow, never absurd)
+        self.resumed_at, self.step, self.elapsed = (step, step - 1, None) if at is None else (at, at, None)
+        return [Event("resumed", {"step": at}, text)]
 
     def _failure_signs(self, line: str) -> list[Event]:
         if line.startswith((" ", "\t")):
@@ -340,8 +337,9 @@ class Follower:
             self.total_steps = int(row["total_steps"])
         has_metrics = "loss" in row or "eval_loss" in row
         if "current_steps" in row:
-            progress = self._progress(int(row["current_steps"]), duration_seconds(str(row.get("elapsed_time", ""))),
-                                      duration_seconds(str(row.get("remaining_time", ""))))
+            step, elapsed = int(row["current_steps"]), duration_seconds(str(row.get("elapsed_time", "")))
+            events += self._jsonl_segment(step, elapsed)
+            progress = self._progress(step, elapsed, duration_seconds(str(row.get("remaining_time", ""))))
             if not has_metrics:  # a row with a loss is reported once, as metrics
                 events += progress
         if has_metrics:

@@ -109,6 +109,8 @@ def plain_line(event: Event, gpus=None) -> str | None:
         for sample in gpus or []:
             parts.append(f"GPU{sample.index} {sample.memory_used_mib / 1024:.1f}/{sample.memory_total_mib / 1024:.0f} GiB")
         return "  ".join(parts)
+    if event.kind == "resumed":  # its text says so
+        return event.text
     if event.kind == "finished" and event.data.get("warning"):
         return f"{event.kind}: {event.text}\n  warning: {event.data['warning']}"
     return f"{event.kind}: {event.text}"
