@@ -32,8 +32,12 @@ def print_validation(report) -> None:
     for f in report.files:
         errors = f.error_count
         split = f" [{f.split}]" if f.split else ""
-        print(f"{f.path}{split}: {f.format} ({f.format_source}); {plural(f.rows, 'row')}, {f.valid_rows} valid; "
+        rows = f"{f.load_error}" if f.load_error else plural(f.rows, "row")
+        print(f"{f.path}{split}: {f.format} ({f.format_source}); {rows}, {f.valid_rows} valid; "
               f"{plural(errors, 'error')}, {plural(f.problem_count - errors, 'warning')}")
+        if f.load_error and f.valid_rows:
+            print(f"  the statistics below are of the recovered rows; dropping the rows with errors "
+                  f"(export --drop-errors) trains on the {plural(f.valid_rows, 'valid row')} in a cleaned copy")
         if f.media_rows:
             print("  rows with media: " + ", ".join(f"{kind} {n}" for kind, n in sorted(f.media_rows.items())))
     data = report.to_json()

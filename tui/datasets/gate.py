@@ -19,10 +19,7 @@ def dataset_refusal(report, drop_errors: bool, drop_hint: str = "--drop-errors")
     if not report.has_errors:
         return None
     with_errors = [f for f in report.files if f.error_count]
-    if drop_errors:
-        not_jsonl = [f for f in with_errors if f.path.suffix != ".jsonl"]
-        if not_jsonl:
-            return f"{not_jsonl[0].path}: rows can only be dropped from JSONL files; fix the errors instead"
+    if drop_errors:  # JSONL and JSON arrays alike (tui.datasets.cleaning)
         return None
     count = sum(f.error_count for f in with_errors)
     first = [f"{f.path}:{p.line or '?'}: {p.message}" for f in with_errors for p in f.problems

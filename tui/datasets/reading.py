@@ -5,17 +5,19 @@ JSON array starts on, the format the first rows are in, and orjson's errors in a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 
+from tui.datasets.arrays import read_array
 from tui.datasets.formats import (
     DatasetFileError,
     FormatSpec,
     row_format,
     spec_from_entry,
 )
+from tui.datasets.kinds import REGISTRY_NAME, refuse_ranking_entry
 from tui.datasets.report import Progress
 
 DATA_SUFFIXES = (".jsonl", ".json")
@@ -41,11 +43,13 @@ BOM = b"\xef\xbb\xbf"
 
 def expand_paths(paths: list[Path]) -> tuple[list[Path], list[str]]:
     """Data files named by `paths` (a directory means its .jsonl/.json files) and one sentence
-    per path that cannot be used."""
+    per path that cannot be used. A directory's dataset_info.json (LLaMA-Factory's registry) is
+    not data: it is named only when the directory holds nothing else, to say what it is."""
     files, errors = [], []
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix in DATA_SUFFIXES and p.is_file())
+            found = [p for p in found if p.name != REGISTRY_NAME] or found
             if found:
                 files += found
             else:
@@ -70,7 +74,7 @@ def sniff(path: Path) -> str:
         raise DatasetFileError(f"{path}: cannot be read ({err.strerror})") from None
     if b"\x00" in head:
         raise DatasetFileError(f"{path}: is a binary file, not JSON or JSON lines")
-    body = head[len(BOM):] if head.startswith(BOM) else head
+    body = head.removeprefix(BOM)
     stripped = body.lstrip()
     if not stripped:
         if len(head) < SNIFF_BYTES:
@@ -160,8 +164,13 @@ def json_error_text(err: orjson.JSONDecodeError) -> str:
 
 def detect_format(path: Path, kind: str) -> str | None:
     """The format most of the file's first rows are in (standard key names), or None."""
+    return format_of_rows(head_rows(path, kind))
+
+
+def format_of_rows(rows: list) -> str | None:
+    """The format most of `rows` are in (standard key names), or None."""
     votes: dict[str, int] = {}
-    for row in head_rows(path, kind):
+    for row in rows:
         fmt = row_format(row) if isinstance(row, dict) else None
         if fmt:
             votes[fmt] = votes.get(fmt, 0) + 1
@@ -170,11 +179,15 @@ def detect_format(path: Path, kind: str) -> str | None:
 
 def head_rows(path: Path, kind: str) -> list:
     if kind == "json":
+        data = path.read_bytes().removeprefix(BOM)
         try:
-            data = orjson.loads(path.read_bytes().removeprefix(BOM))
-        except orjson.JSONDecodeError:
-            return []
-        return data[:DETECT_ROWS] if isinstance(data, list) else []
+            rows = orjson.loads(data)
+        except orjson.JSONDecodeError:  # broken: the rows a tolerant read recovers
+            try:
+                return read_array(data.decode("utf-8"), limit=DETECT_ROWS).rows
+            except UnicodeDecodeError:
+                return []
+        return rows[:DETECT_ROWS] if isinstance(rows, list) else []
     rows = []
     for _, lines in jsonl_chunks(path, None):
         for raw in lines:
@@ -205,5 +218,6 @@ def load_dataset_info_entry(info_path: Path, name: str) -> tuple[FormatSpec, lis
     entry = info[name]
     if not isinstance(entry, dict) or "file_name" not in entry:
         raise DatasetFileError(f"{info_path}: entry {name!r} has no file_name; sft-tui validates local files only")
+    refuse_ranking_entry(info_path, name, entry)
     names = entry["file_name"] if isinstance(entry["file_name"], list) else [entry["file_name"]]
     return spec_from_entry(entry), [info_path.parent / n for n in names]

@@ -4,9 +4,9 @@ with their statistics."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from tui.datasets.lengths import LengthStats
 
@@ -63,6 +63,10 @@ class FileReport:
     counts: dict[str, int] = field(default_factory=dict)  # problems by kind, all of them
     columns_present: list[str] = field(default_factory=list)  # standard keys seen in valid rows
     media_rows: dict[str, int] = field(default_factory=dict)  # valid rows with images/videos/audios
+    # A .json array that does not parse: LLaMA-Factory loads none of it. The sentence saying so,
+    # where it breaks and how many rows a tolerant read recovers (the rows then counted and checked).
+    load_error: str | None = None
+    recovered_rows: int | None = None
 
     @property
     def problem_count(self) -> int:
@@ -85,6 +89,8 @@ class FileReport:
             "problems_by_kind": dict(sorted(self.counts.items())),
             "columns_present": self.columns_present,
             "media_rows": dict(sorted(self.media_rows.items())),
+            "load_error": self.load_error,
+            "recovered_rows": self.recovered_rows,
         }
 
 

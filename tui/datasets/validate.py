@@ -21,15 +21,18 @@ from pathlib import Path
 import orjson
 
 from tui.datasets import parallel  # its sizes read at call time: tests shrink them
+from tui.datasets.arrays import Break, read_array
 from tui.datasets.checker import FileChecker
 from tui.datasets.formats import DEFAULT_SPECS, DatasetFileError, FormatSpec
+from tui.datasets.kinds import refuse_preference, refuse_registry
 from tui.datasets.lengths import LengthStats, TokenCounter
 from tui.datasets.parallel import RangeTask, validate_ranges
 from tui.datasets.reading import (
     BOM,
     array_element_lines,
-    detect_format,
     expand_paths,
+    format_of_rows,
+    head_rows,
     json_error_text,
     jsonl_chunks,
     line_ranges,
@@ -55,6 +58,9 @@ def validate_file(path: Path, *, fmt: str = "auto", spec: FormatSpec | None = No
     """Validate one file, a large JSONL file in `jobs` processes (0: one per usable core).
     Raises DatasetFileError when it cannot be read at all."""
     kind = sniff(path)
+    refuse_registry(path, kind)
+    head = head_rows(path, kind) if spec is None else []
+    refuse_preference(path, head)  # with an entry, its "ranking" says (load_dataset_info_entry)
     seen = seen if seen is not None else Seen()
     lengths = lengths if lengths is not None else LengthStats()
     report = FileReport(path=path, split=split_of(path))
@@ -64,7 +70,7 @@ def validate_file(path: Path, *, fmt: str = "auto", spec: FormatSpec | None = No
         report.format, report.format_source = fmt, "--format"
         spec = DEFAULT_SPECS[fmt]
     else:
-        detected = detect_format(path, kind)
+        detected = format_of_rows(head)
         report.format, report.format_source = detected or "alpaca", ("detected from the first rows" if detected else "assumed: no row has a known format's keys")
         spec = DEFAULT_SPECS[report.format]
     seen.files.append(path)
@@ -91,32 +97,54 @@ def validate_file(path: Path, *, fmt: str = "auto", spec: FormatSpec | None = No
 
 def validate_array(path: Path, checker: FileChecker, progress: Progress | None) -> None:
     data = path.read_bytes().removeprefix(BOM)
+    breaks = []
     try:
         rows = orjson.loads(data)
     except orjson.JSONDecodeError as err:
-        checker.report.rows += 1
         try:
-            data.decode("utf-8")
+            text = data.decode("utf-8")
         except UnicodeDecodeError as bad:
+            checker.report.rows += 1
             line = data.count(b"\n", 0, bad.start) + 1
             checker.add(line, "", "invalid_utf8", "invalid UTF-8: LLaMA-Factory cannot load this file")
             return
-        checker.add(err.lineno, "", "invalid_json", f"not valid JSON: {json_error_text(err)}")
-        return
-    if not isinstance(rows, list):
-        checker.report.rows += 1
-        checker.add(1, "", "not_an_object", "a .json dataset must be an array of row objects")
-        return
-    starts = array_element_lines(data)
-    lines = starts if len(starts) == len(rows) else [None] * len(rows)
-    for batch in range(0, len(rows), ARRAY_BATCH):
+        rows, lines, breaks = recover_rows(checker.report, text, err)
+    else:
+        if not isinstance(rows, list):
+            checker.report.rows += 1
+            checker.add(1, "", "not_an_object", "a .json dataset must be an array of row objects")
+            return
+        starts = array_element_lines(data)
+        lines = starts if len(starts) == len(rows) else [None] * len(rows)
+    for batch in range(0, max(len(rows), 1 if breaks else 0), ARRAY_BATCH):
         checker.begin_batch()
+        last = batch + ARRAY_BATCH >= len(rows)
+        while breaks and (last or breaks[0].line <= lines[batch + ARRAY_BATCH - 1]):  # in line order with the rows'
+            broken = breaks.pop(0)
+            checker.add(broken.line, "", "invalid_json", f"not valid JSON (column {broken.column}): {broken.message}; "
+                        "LLaMA-Factory cannot load any of this file")
         for line, row in zip(lines[batch:batch + ARRAY_BATCH], rows[batch:batch + ARRAY_BATCH]):
             checker.check_row(line, row)
         checker.report.rows += len(rows[batch:batch + ARRAY_BATCH])
         checker.end_batch()
         if progress:
             progress(checker.report.rows, len(data), len(data))
+
+
+def recover_rows(report: FileReport, text: str, err: orjson.JSONDecodeError) -> tuple[list, list, list]:
+    """A .json array that does not parse, read tolerantly: its rows, their lines and its breaks.
+    The report says LLaMA-Factory loads none of it, where it breaks, and what was recovered; a row
+    lost at a break counts as a row (with an error), so the file has as many rows as it meant to."""
+    read = read_array(text)
+    if not read.breaks:  # orjson fails where the tolerant read does not (it should not happen)
+        read.breaks.append(Break(err.lineno, err.colno, json_error_text(err), False))
+    first = read.breaks[0]
+    report.rows += read.lost_rows
+    report.recovered_rows = len(read.rows)
+    report.load_error = (f"LLaMA-Factory cannot load any of this file: it is not valid JSON from line {first.line}, "
+                         f"column {first.column} ({first.message}); a tolerant read recovers "
+                         f"{len(read.rows)} row{'' if len(read.rows) == 1 else 's'}")
+    return read.rows, read.lines, read.breaks
 
 
 def validate_paths(paths: list[Path], *, fmt: str = "auto", spec: FormatSpec | None = None,
