@@ -53,10 +53,11 @@ def cmd_stop(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from tui.runs.lifecycle import find_runs, run_summary
+    from tui.runs.lifecycle import find_runs
     from tui.runs.logfiles import format_duration
+    from tui.runs.summary import run_summary, runs_in
 
-    rows = [run_summary(path) for path in find_runs(Path(args.runs_dir))]
+    rows = [run_summary(path) for path in runs_in(Path(args.runs_dir))]
     if args.json:
         print_json(rows)
         return EXIT_OK
