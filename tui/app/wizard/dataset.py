@@ -99,6 +99,12 @@ class DatasetStep(Step):
                  + (f"; splits: {', '.join(f'{k} {v}' for k, v in stats['splits'].items())}" if stats["splits"] else ""),
                  f"recommended cutoff_len {data['recommended_cutoff_len']} ({stats['cutoff']['covers']}; "
                  f"{stats['cutoff']['rows_truncated']} rows longer)"]
+        for f in report.files:  # a .json array that does not parse: LLaMA-Factory loads none of it
+            if f.load_error:
+                lines.append(Content.from_markup(
+                    "[red]$name: $error[/red]; the statistics are of those rows, and dropping the rows with errors "
+                    "trains on the $valid valid ones (a cleaned copy)", name=f.path.name, error=f.load_error,
+                    valid=str(f.valid_rows)))
         lengths = stats["lengths"].get("row", {})
         if lengths.get("n"):
             lines.append(f"row length (tokens{'' if stats['lengths'].get('exact') else ', approximate'}): "
