@@ -64,6 +64,7 @@ def test_a_truncated_row_says_llamafactory_loads_none_of_the_file_and_recovers_t
     assert "LLaMA-Factory cannot load any of this file" in f["load_error"]
     assert f"line {where}, column " in f["load_error"] and "a tolerant read recovers 998 rows" in f["load_error"]
     assert f["recovered_rows"] == ROWS - 1
+    assert "(a string cut off by a line break)" in f["load_error"]
     # statistics and the cutoff come from the recovered rows, not from none
     assert out["stats"]["valid_rows"] == ROWS - 1 and out["stats"]["lengths"]["rows_measured"] == ROWS - 1
     assert out["recommended_cutoff_len"] == 256

@@ -21,7 +21,7 @@ _AFTER_COMMA = re.compile(r"[,\[][ \t\n\r]*(\{)")
 
 # The json module's messages in a user's words.
 _SAID = {
-    "Invalid control character at": "a line break inside a string (a string cut off?)",
+    "Invalid control character at": "a string cut off by a line break",
     "Unterminated string starting at": "a string that never ends",
     "Expecting ',' delimiter": "expected a comma",
     "Expecting ':' delimiter": "expected a colon after the key",
@@ -102,9 +102,11 @@ class _Reader:
             try:
                 row, end = self.element(pos)
             except ValueError as err:
-                message = getattr(err, "msg", str(err))
-                self.add_break(getattr(err, "pos", pos), _SAID.get(message, message), True)
-                pos = self.resync(max(getattr(err, "pos", pos), start + 1))
+                message, where = getattr(err, "msg", str(err)), getattr(err, "pos", pos)
+                if message == "Invalid control character at" and text[where:where + 1] not in "\r\n":
+                    message = "a control character inside a string (write it as an escape, such as \\t)"
+                self.add_break(where, _SAID.get(message, message), True)
+                pos = self.resync(max(where, start + 1))
                 continue
             self.take(row, start, end)
             pos = self.skip(end)

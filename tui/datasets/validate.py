@@ -141,7 +141,7 @@ def recover_rows(report: FileReport, text: str, err: orjson.JSONDecodeError) -> 
     first = read.breaks[0]
     report.rows += read.lost_rows
     report.recovered_rows = len(read.rows)
-    report.load_error = (f"LLaMA-Factory cannot load any of this file: it is not valid JSON from line {first.line}, "
+    report.load_error = (f"LLaMA-Factory cannot load any of this file: it stops being JSON at line {first.line}, "
                          f"column {first.column} ({first.message}); a tolerant read recovers "
                          f"{len(read.rows)} row{'' if len(read.rows) == 1 else 's'}")
     return read.rows, read.lines, read.breaks
