@@ -20,6 +20,9 @@ REGISTRY_SOURCES = ("file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "scri
 SHOWN_NAMES = 20
 
 
+REGISTRY_MAX_BYTES = 16 << 20  # a registry is small: a larger .json of JSON lines is not read whole for this
+
+
 PREFERENCE = ('preference data (rows with "chosen" and "rejected", for DPO or ORPO), not SFT data: sft-tui plans '
               "supervised fine-tuning, which trains on one response per prompt")
 
@@ -37,7 +40,7 @@ def refuse_registry(path: Path, kind: str) -> None:
     """DatasetFileError when `path` is LLaMA-Factory's dataset registry rather than a dataset: a
     file named dataset_info.json, or a JSON object of dataset entries."""
     named = path.name == REGISTRY_NAME
-    if not named and not (kind == "jsonl" and path.suffix == ".json"):
+    if not named and not (kind == "jsonl" and path.suffix == ".json" and path.stat().st_size <= REGISTRY_MAX_BYTES):
         return
     try:
         names = registry_names(orjson.loads(path.read_bytes()))
