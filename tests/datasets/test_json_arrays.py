@@ -193,3 +193,22 @@ def test_llamafactory_trains_on_exactly_the_rows_of_the_cleaned_array(tmp_path, 
     assert result.returncode == 0, result.log[-3000:]
     assert int(re.search(r"Num examples = (\d+)", result.log).group(1)) == 11
     assert "Dropped invalid example" not in result.log
+
+
+@pytest.mark.parametrize("indent", [0, 2, None])
+def test_resyncing_finds_rows_not_the_messages_inside_them(tmp_path, indent):
+    text = json.dumps([chat(i) for i in range(20)], indent=indent).replace('"Hi 5"', '"Hi 5')
+    path = tmp_path / "chat.json"
+    path.write_text(text, encoding="utf-8")
+    (f,) = validate_paths([path]).files
+    assert (f.rows, f.valid_rows, f.counts) == (20, 19, {"invalid_json": 1})
+
+
+def test_two_broken_rows_in_a_row_are_two_rows_lost_and_two_breaks(tmp_path):
+    text = array_text([alpaca(i) for i in range(10)])
+    text = text.replace('"Answer number 3."', '"Answer number 3.').replace('"Answer number 4."', '"Answer number 4.')
+    path = tmp_path / "two.json"
+    path.write_text(text, encoding="utf-8")
+    (f,) = validate_paths([path]).files
+    assert (f.rows, f.valid_rows, f.counts) == (10, 8, {"invalid_json": 2})
+    assert [p.line for p in f.problems] == [line_of(text, '"Answer number 3.'), line_of(text, '"Answer number 4.')]

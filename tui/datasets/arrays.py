@@ -94,7 +94,7 @@ class _Reader:
         if text[pos:pos + 1] == "]":
             pos = self.skip(pos + 1)
             if pos < len(text):
-                self.add_break(pos, "text after the end of the array", True)
+                self.add_break(pos, "text after the end of the array", False)
             return self.out
         self.column = self.column_of(pos)
         while pos < len(text) and (self.limit is None or len(self.out.rows) < self.limit):
@@ -116,7 +116,7 @@ class _Reader:
             elif token == "]":
                 pos = self.skip(pos + 1)
                 if pos < len(text):
-                    self.add_break(pos, "text after the end of the array", True)
+                    self.add_break(pos, "text after the end of the array", False)
                     pos = self.resync(pos)
                 else:
                     return self.out

@@ -5,7 +5,9 @@ The rules follow LLaMA-Factory 0.9.5's own converters (llamafactory/data/convert
 *error* is a row LLaMA-Factory drops or fails on, and a *warning* a row it trains on that is
 probably not what you meant. JSONL is streamed in chunks: memory stays flat whatever the file
 size (duplicates are found by hashing, lengths kept as histograms). A `.json` array is parsed
-whole, as LLaMA-Factory does.
+whole, as LLaMA-Factory does; one that does not parse, which LLaMA-Factory loads none of, is read
+row by row (tui.datasets.arrays), and the rows recovered are checked. A dataset_info.json or
+preference data is refused with a sentence saying what it is (tui.datasets.kinds).
 
 A large JSONL file (PARALLEL_MIN_BYTES and up) is cut into byte ranges at line ends, checked
 by this process and worker processes, one process per usable core unless `jobs` says
