@@ -83,7 +83,7 @@ async def test_start_asks_before_a_run_planned_for_other_hardware(tiny_model_dir
         await settle(app, pilot)
         assert isinstance(app.screen, ConfirmOtherHardware)
         question = str(app.screen.query_one("#confirm-text", Label).render())
-        assert question.startswith("This run was planned for 1 x NVIDIA GeForce RTX 4080 (16 GB) with bf16; "
+        assert question.startswith("This run was planned for 1 x NVIDIA GeForce RTX 4080 (16 GiB) with bf16; "
                                    "this machine has no GPU.")
         await pilot.press("escape")  # cancel: nothing starts
         await settle(app, pilot)

@@ -54,7 +54,7 @@ def test_run_refuses_at_once_what_cannot_start_here(tiny_model_dir, tmp_path, ca
     assert not (run_dir / "run.pid").exists()  # nothing was detached
 
 
-RTX_4080_PLANNED = "planned for 1 x NVIDIA GeForce RTX 4080 (16 GB) with bf16"
+RTX_4080_PLANNED = "planned for 1 x NVIDIA GeForce RTX 4080 (16 GiB) with bf16"
 
 
 def test_a_run_planned_for_other_hardware_needs_force_and_then_fails_in_one_sentence(tiny_model_dir, tmp_path):
@@ -88,8 +88,8 @@ CPU = Device(index=0, vendor="cpu", name="CPU", memory_total_mib=32768, memory_f
 
 @pytest.mark.parametrize("gpus, here", [
     ([], "this machine has no GPU"),
-    ([gpu("Tesla T4", bf16=False)], "this machine has 1 x Tesla T4 (15 GB), without bf16"),
-    ([gpu("AMD Instinct MI50", bf16=False, vendor="amd")], "this machine has 1 x AMD Instinct MI50 (15 GB)"),
+    ([gpu("Tesla T4", bf16=False)], "this machine has 1 x Tesla T4 (15 GiB), without bf16"),
+    ([gpu("AMD Instinct MI50", bf16=False, vendor="amd")], "this machine has 1 x AMD Instinct MI50 (15 GiB)"),
     ([gpu("NVIDIA GeForce RTX 4080", bf16=True)], None),
 ])
 def test_hardware_mismatch_names_both_machines(gpus, here):

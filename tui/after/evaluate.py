@@ -11,6 +11,7 @@ import yaml
 
 from tui.after.run import CLI_CODE, AfterError, Run, last_error, run_lf
 from tui.common.files import atomic_write
+from tui.common.text import plural
 
 METRICS_MODULES = ("jieba", "nltk", "rouge_chinese")
 
@@ -29,9 +30,9 @@ class EvalResult:
         empty = sum(1 for row in self.rows if not str(row.get("predict", "")).strip())
         if not empty:
             return None
-        return (f"the model generated nothing for {empty} of {len(self.rows)} rows, so they score 0: greedy "
-                "decoding ended at once (usual for a tiny or barely trained model); `sft-tui try` with a "
-                "--temperature shows what it does say")
+        return (f"the model generated nothing for {empty} of {plural(len(self.rows), 'row')}, so they score 0: greedy "
+                "decoding ended at once (usual for a tiny or barely trained model); sampling shows what it does "
+                "say (`sft-tui try RUN_DIR --temperature 0.7`)")
 
 
 def test_split(run: Run) -> str:

@@ -32,6 +32,8 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from tui.app.health import HealthPanel, alert
+from tui.app.wizard.wording import in_app_words
+from tui.common.text import plural
 from tui.runs.lifecycle import (
     ENDED,  # a run's last event is named after its ended status
 )
@@ -67,7 +69,8 @@ class ConfirmStop(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Label("Stop this run? The trainer finishes its step and saves; `--resume` continues later.")
+            yield Label("Stop this run? The trainer finishes its step and saves a checkpoint, which "
+                        "`sft-tui run RUN_DIR --resume` continues from later.")
             with Horizontal():
                 yield Button("Stop the run", variant="error", id="yes")
                 yield Button("Keep training", variant="primary", id="no")
@@ -218,15 +221,21 @@ class RunMonitor(Vertical):
                 log.write("\n".join(shown[-LOG_LINES:]))
         total = follower.total_steps
         bar = self.query_one("#run-progress", ProgressBar)
+        state = status.status if self.ended_event is None else self.ended_event.kind
         if total:
             bar.update(total=total, progress=follower.step)
-        state = status.status if self.ended_event is None else self.ended_event.kind
-        where = f"step {follower.step}/{total}" if total else "waiting for training to start"
+        elif state in ENDED:  # ended before its first step: no bar that goes on moving as if it were starting
+            bar.display = False
+        where = (f"step {follower.step}/{total}" if total else "" if state in ("failed", "vanished")
+                 else "before its first step" if state in ENDED else "waiting for training to start")
+        if state in ("failed", "vanished"):  # the line says why, as the diagnosis below does
+            why = in_app_words(self.ended_event.text if self.ended_event is not None else status.detail)
+            where = f"{where}: {why}" if where else why
         eta = f"ETA {format_duration(follower.eta)}" if follower.eta is not None and state == "running" else ""
         if state == "running" and (speed := follower.speed.now(follower)):
             eta += f"  {speed_text(speed)}"
         colour = {"running": "green", "finished": "green", "failed": "red", "vanished": "red", "stopped": "yellow"}.get(state, "white")
-        self._set_status(f"[{colour}]{state}[/{colour}]  {where}  {eta}")
+        self._set_status(Content.from_markup(f"[{colour}]$state[/{colour}]  $where  $eta", state=state, where=where, eta=eta))
         m = follower.last_metrics
         numbers = [f"loss      {m['loss']:.4f}" if "loss" in m else "loss      -",
                    f"lr        {m['lr']:.2e}" if "lr" in m else "lr        -"]
@@ -295,7 +304,7 @@ class RunMonitor(Vertical):
             self.show_after_training()
             return
         if event.kind in ("failed", "vanished"):
-            text = Content.from_markup("[b red]$kind[/b red]: $text", kind=event.kind, text=event.text)
+            text = Content.from_markup("[b red]$kind[/b red]: $text", kind=event.kind, text=in_app_words(event.text))
             if event.data.get("cause") == "oom":
                 text += ("\n\nThe settings that drive memory: micro-batch, quantization, cutoff_len. "
                          "Retry writes a new run with the next of: half the micro-batch (double accumulation), " \
@@ -377,8 +386,8 @@ class RunMonitor(Vertical):
                             if isinstance(v, (int, float)) and ("rouge" in k or "bleu" in k))
         note = result.empty_note()
         self.query_one("#eval-metrics", Static).update(Content.from_markup(
-            "[b]test split[/b] ($rows rows): $metrics  saved in $where" + ("\n[yellow]$note[/yellow]" if note else ""),
-            rows=str(len(result.rows)), metrics=metrics, where=str(result.out_dir), note=note or ""))
+            "[b]test split[/b] ($rows): $metrics  saved in $where" + ("\n[yellow]$note[/yellow]" if note else ""),
+            rows=plural(len(result.rows), "row"), metrics=metrics, where=str(result.out_dir), note=note or ""))
         table = self.query_one("#eval-rows", DataTable)
         table.clear()
         for n, row in enumerate(result.rows, start=1):
@@ -456,7 +465,7 @@ class RunMonitor(Vertical):
         try:
             retry = retry_after_oom(self.run_dir)
         except Exception as err:
-            self.app.call_from_thread(self.notify, str(err), severity="error")
+            self.app.call_from_thread(self.notify, in_app_words(str(err)), severity="error")
             return
         changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in retry.changes.items())
         if not retry.fits:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import shlex
 import sys
+from pathlib import Path
+
+# The source checkout sft-tui runs from (an editable install, `make run`/`make test`), if it is one.
+CHECKOUT = Path(__file__).resolve().parents[2]
 
 # Import name -> the name pip installs it under, where the two differ.
 PIP_NAMES = {"yaml": "pyyaml", "pynvml": "nvidia-ml-py", "jsonschema_rs": "jsonschema-rs",
@@ -25,3 +29,18 @@ def missing_package_sentence(err: ImportError, needed_for: str = "this") -> str:
     package = PIP_NAMES.get(top, top)
     return (f"sft-tui needs the Python package {package} for {needed_for}, and it is not installed "
             f"in {sys.prefix}: {pip_install_command(package)}")
+
+
+def train_extra_command(checkout: Path | None = CHECKOUT) -> str:
+    """The command that installs the training environment (LLaMA-Factory and what `eval` scores
+    with: the `train` extra) into this interpreter. sft-tui is not on a package index, so it is the
+    extra of the checkout sft-tui runs from; from a wheel, the extra's own requirements."""
+    if checkout is not None and (checkout / "pyproject.toml").is_file():
+        return f"{shlex.quote(sys.executable)} -m pip install -e {shlex.quote(f'{checkout}[train]')}"
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        wanted = [r.split(";")[0].strip() for r in requires("sft-tui") or [] if 'extra == "train"' in r]
+    except PackageNotFoundError:
+        wanted = []
+    return f"{shlex.quote(sys.executable)} -m pip install " + " ".join(shlex.quote(r) for r in wanted or ["llamafactory"])

@@ -26,7 +26,7 @@ class LlamaFactoryInstall:
 
 
 def find_llamafactory() -> LlamaFactoryInstall | None:
-    """LLaMA-Factory beside this python (the usual install: sft-tui[train]), else on PATH."""
+    """LLaMA-Factory beside this python (the usual install: the train extra), else on PATH."""
     beside = Path(sys.executable).parent / "llamafactory-cli"
     found = beside if beside.exists() else None
     if found is None and shutil.which("llamafactory-cli"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -37,15 +36,17 @@ class TrainingEnv:
 
 
 def find_training_env() -> TrainingEnv:
-    """LLaMA-Factory beside this python (the usual install: sft-tui[train]), else on PATH: the
+    """LLaMA-Factory beside this python (the usual install: the train extra), else on PATH: the
     same decision `sft-tui export` and the wizard take (tui.bundle.environment)."""
     from tui.bundle.environment import find_llamafactory
 
     install = find_llamafactory()
     if install is None:
+        from tui.common.packages import train_extra_command
+
         raise DemoError("LLaMA-Factory is not installed. Install it into this environment with:\n"
-                        f"    {sys.executable} -m pip install 'sft-tui[train]'\n"
-                        "(from a source checkout: `make test` sets up an environment that has it)")
+                        f"    {train_extra_command()}\n"
+                        "(or, in the source checkout, `make test`: an environment with LLaMA-Factory on CPU torch)")
     return TrainingEnv(install.python, install.cli, install.env_spec)
 
 

@@ -87,7 +87,7 @@ def check_resume(run_dir: Path) -> None:
 
 
 def _gpus_text(count: int, name: str, gib: float | None) -> str:
-    return f"{count} x {name}" + (f" ({gib:.0f} GB)" if gib else "")
+    return f"{count} x {name}" + (f" ({gib:.0f} GiB)" if gib else "")
 
 
 def hardware_mismatch(spec: dict, detection=None) -> HardwareMismatch | None:

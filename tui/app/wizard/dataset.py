@@ -21,6 +21,7 @@ from textual.widgets import (
 
 from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import PathInput
+from tui.common.text import plural
 
 
 def drop_label(drop: bool) -> str:
@@ -95,10 +96,10 @@ class DatasetStep(Step):
             return
         data = report.to_json()
         stats = data["stats"]
-        lines = [f"{stats['valid_rows']} valid rows of {stats['rows']}"
+        lines = [f"{plural(stats['valid_rows'], 'valid row')} of {stats['rows']}"
                  + (f"; splits: {', '.join(f'{k} {v}' for k, v in stats['splits'].items())}" if stats["splits"] else ""),
                  f"recommended cutoff_len {data['recommended_cutoff_len']} ({stats['cutoff']['covers']}; "
-                 f"{stats['cutoff']['rows_truncated']} rows longer)"]
+                 f"{plural(stats['cutoff']['rows_truncated'], 'row')} longer)"]
         for f in report.files:  # a .json array that does not parse: LLaMA-Factory loads none of it
             if f.load_error:
                 lines.append(Content.from_markup(
@@ -111,8 +112,8 @@ class DatasetStep(Step):
                          f"median {lengths.get('p50')}, p99 {lengths.get('p99')}, max {lengths.get('max')}")
         errors = sum(f.error_count for f in report.files)
         warnings = sum(f.problem_count for f in report.files) - errors
-        said = f"{warnings} warning{'' if warnings == 1 else 's'}"
-        lines.append(Content.from_markup(f"[red]{errors} error{'' if errors == 1 else 's'}[/red], {said}") if errors else f"no errors, {said}")
+        said = plural(warnings, "warning")
+        lines.append(Content.from_markup(f"[red]{plural(errors, 'error')}[/red], {said}") if errors else f"no errors, {said}")
         self.query_one("#dataset-stats", Static).update(Content("\n").join(lines))
         for f in report.files:
             for n, p in enumerate(f.problems):

@@ -19,6 +19,7 @@ from textual.widgets import (
 from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import BAR_COLOURS, MemoryBar
 from tui.app.wizard.wording import in_app_words
+from tui.common.text import yaml_spelling
 
 
 class PlanStep(Step):
@@ -129,7 +130,7 @@ class PlanStep(Step):
             verdict = Content.from_markup(
                 f"[b white on red] DOES NOT FIT [/b white on red] {est.per_device_gib:.1f} GiB per device, "
                 f"{usable:.1f} usable on $where.\n[b]What would fit:[/b]\n$suggestions",
-                where=where, suggestions="\n".join(f"  • {s}" for s in plan.suggestions))
+                where=where, suggestions="\n".join(f"  • {in_app_words(s)}" for s in plan.suggestions))
         self.query_one("#plan-verdict", Static).update(verdict)
         self.query_one("#memory-bar", MemoryBar).set(est.breakdown, plan.capacity_gib)
         legend = Text()
@@ -146,10 +147,11 @@ class PlanStep(Step):
         table.clear()
         for key, value in plan.settings.items():
             reason = plan.reasons.get(key)
-            shown = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-            table.add_row(key, Text(shown), reason.kind if reason else "", Text(reason.text) if reason else "", key=key)
+            shown = yaml_spelling(value)
+            table.add_row(key, Text(shown), reason.kind if reason else "", Text(in_app_words(reason.text)) if reason else "",
+                          key=key)
         self.query_one("#plan-warnings", Static).update(
-            Content("\n").join(Content.from_markup("[yellow]warning:[/yellow] $w", w=w) for w in plan.warnings))
+            Content("\n").join(Content.from_markup("[yellow]warning:[/yellow] $w", w=in_app_words(w)) for w in plan.warnings))
         self.show_cutoffs(plan)
 
     def show_cutoffs(self, plan) -> None:
@@ -185,7 +187,7 @@ class PlanStep(Step):
         if reason:
             self.query_one("#setting-detail", Static).update(
                 Content.from_markup("[b]$key[/b] ($kind, rule $rule): $text.  Enter edits it.",
-                                    key=key, kind=reason.kind, rule=reason.rule, text=reason.text))
+                                    key=key, kind=reason.kind, rule=reason.rule, text=in_app_words(reason.text)))
 
     @on(DataTable.RowSelected, "#plan-settings")
     def edit_row(self, event: DataTable.RowSelected) -> None:
@@ -193,7 +195,7 @@ class PlanStep(Step):
         key = str(event.row_key.value)
         value = self.state.plan.settings.get(key)
         box = self.query_one("#plan-set", Input)
-        box.value = f"{key}={'null' if value is None else str(value).lower() if isinstance(value, bool) else value}"
+        box.value = f"{key}={yaml_spelling(value)}"
         box.focus()
 
     @on(Button.Pressed, "#plan-next")

@@ -21,6 +21,7 @@ from textual.widgets import (
 from tui.app.wizard.state import Step, shown_path
 from tui.app.wizard.widgets import Confirm, PathInput, overrun, unless_it_does_not_fit
 from tui.app.wizard.wording import in_app_words
+from tui.common.text import plural, yaml_spelling
 
 LEXERS = {".yaml": "yaml", ".sh": "bash", ".json": "json", ".md": "markdown", ".sbatch": "bash"}
 
@@ -103,7 +104,7 @@ class ReviewStep(Step):
         try:
             self.files = render_bundle(self.spec())
         except BundleError as err:
-            self.query_one("#plan-diff", Static).update(Text(str(err), style="red"))
+            self.query_one("#plan-diff", Static).update(Text(in_app_words(str(err)), style="red"))
             return
         plan = self.state.plan
         estimate = plan.to_json()["estimate"]
@@ -113,8 +114,8 @@ class ReviewStep(Step):
             Content.from_markup("[green]fits[/green]: needs $need GiB of the $usable GiB usable per $unit",
                                 need=f"{estimate['per_device_gib']:.1f}", usable=f"{estimate['usable_gib']:.1f}",
                                 unit=self._unit()))
-        changed = [Content.from_markup("  $key = $value   [dim]($kind: $text)[/dim]", key=key, value=str(value),
-                                       kind=plan.reasons[key].kind, text=plan.reasons[key].text)
+        changed = [Content.from_markup("  $key = $value   [dim]($kind: $text)[/dim]", key=key, value=yaml_spelling(value),
+                                       kind=plan.reasons[key].kind, text=in_app_words(plan.reasons[key].text))
                    for key, value in plan.settings.items() if key in plan.reasons and plan.reasons[key].kind not in ("recipe", "default")]
         self.query_one("#plan-diff", Static).update(
             Content("\n").join([Content.from_markup(f"[b]Differs from the {plan.recipe} recipe and LLaMA-Factory's defaults:[/b]"),
@@ -181,7 +182,7 @@ class ReviewStep(Step):
             "[green]$did $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run$kept",
             did="Updated" if force else "Wrote", run=str(written.run_dir), files=", ".join(written.written), kept=kept))
         for copy, rows in written.dropped.items():
-            self.notify(f"{rows} rows with errors left out of the copy {copy}")
+            self.notify(f"{plural(rows, 'row')} with errors left out of the copy {copy}")
         self.notify(f"{'updated' if force else 'exported'} {written.run_dir}")
 
     def ask_to_update(self, run_dir: Path) -> None:
