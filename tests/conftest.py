@@ -47,6 +47,20 @@ def user_config_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session", autouse=True)
+def no_simulated_steps():
+    """SFT_TUI_SIMULATE=0 for the session (and the processes tests start): a plan keeps its instant
+    analytic estimate instead of starting a simulation of its training step (seconds each), which
+    tests/plan/test_simulated.py and tests/lf/test_simulate_step.py turn on where they test it."""
+    before = os.environ.get("SFT_TUI_SIMULATE")
+    os.environ["SFT_TUI_SIMULATE"] = "0"
+    yield
+    if before is None:
+        os.environ.pop("SFT_TUI_SIMULATE", None)
+    else:
+        os.environ["SFT_TUI_SIMULATE"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
 def private_cache_home(tmp_path_factory):
     """XDG_CACHE_HOME in a tmp dir for the whole session (and the processes tests start): sft-tui's
     caches (hub look-ups, the training environment's packages) never read or write ~/.cache."""

@@ -102,6 +102,9 @@ def test_simulate_gemma2_gets_eager_attention_without_flash_attn(tmp_path):
         pytest.skip("flash-attn is installed here: LLaMA-Factory picks it for Gemma 2")
     assert auto["flash_attn"] == "disabled" and auto["attn_implementation"] == "eager"
     assert sdpa["attn_implementation"] == "sdpa"
+    # tied embeddings stay tied through to_empty: counted once
+    h, layer = 64, 64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 128 + 4 * 64
+    assert auto["param_dtypes"]["frozen:bfloat16"] == 512 * h + 2 * layer + h
     # eager keeps the (batch, heads, L, L) scores for backward: more activations than sdpa
     assert auto["snapshots"]["forward_end_1"]["kinds"]["activations"] > \
         sdpa["snapshots"]["forward_end_1"]["kinds"]["activations"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from tui.cli.common import EXIT_OK, EXIT_PROBLEMS, UserError, plural, print_json
 
 BAR_PARTS = (("weights", "W"), ("trainable", "T"), ("gradients", "T"), ("optimizer", "T"),
@@ -32,6 +34,13 @@ def print_plan(plan, request) -> None:
     usable = plan.to_json()["estimate"]["usable_gib"]
     verdict = "fits" if plan.fits else "DOES NOT FIT"
     print(f"\nPeak memory per device: {est.per_device_gib:.1f} GiB of {usable:.1f} usable: {verdict}")
+    if plan.simulated and plan.simulated.get("peak_gib") is not None:
+        sim = plan.simulated
+        print(f"  simulated: {sim['peak_gib']:.2f} GiB peak in {sim['phase']} (one step on fake tensors, "
+              f"{sim['source']}) + {sim['overhead_gib']:.2f} GiB overhead (analytic); the analytic estimate "
+              f"said {sim['analytic_gib']:.1f} GiB")
+    elif plan.simulated:
+        print(f"  analytic estimate, not simulated: {plan.simulated['why_not']}")
     print("  " + memory_bar(est.breakdown, plan.capacity_gib))
     print("  W weights  T trainable, gradients, optimizer  A activations  L logits  O overhead  . free")
     print("  " + "  ".join(f"{k} {v:.2f}" for k, v in est.breakdown.items()) + " (GiB)")
@@ -92,6 +101,10 @@ def cmd_plan(args) -> int:
     from tui.datasets.gate import dataset_refusal
 
     result, request, report = make_plan_from_args(args)
+    from tui.plan.simulated import apply_simulation
+
+    apply_simulation(result, request, enabled=not args.no_simulate,
+                     progress=None if args.json else lambda text: print(text, file=sys.stderr, flush=True))
     if args.json:
         print_json(result.to_json() | {"model": request.model.to_json()})  # id, source, params, active_params, template
     else:
@@ -261,6 +274,8 @@ def add_plan_parsers(sub) -> None:
                        "with what would fit), 2 bad input.")
     add_plan_arguments(p, model_required=True)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--no-simulate", action="store_true", help="keep the analytic memory estimate: do not simulate "
+                   "the training step in the training environment")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("export", help="write a run bundle (train.yaml, run_sft.sh, ...) for a plan",

@@ -66,7 +66,11 @@ def build_model(model_dir: str, s: dict):
     from llamafactory.model.adapter import init_adapter
     from llamafactory.model.loader import load_config
     from llamafactory.model.patcher import patch_config, patch_model
-    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoModelForSeq2SeqLM
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForImageTextToText,
+        AutoModelForSeq2SeqLM,
+    )
 
     model_args = ModelArguments(
         model_name_or_path=model_dir, flash_attn=s["flash_attn"], train_from_scratch=True,
@@ -84,9 +88,9 @@ def build_model(model_dir: str, s: dict):
     config = load_config(model_args)
     init_kwargs: dict = {"low_cpu_mem_usage": True}
     patch_config(config, None, model_args, init_kwargs, is_trainable=True)
-    if type(config) in AutoModelForImageTextToText._model_mapping.keys():
+    if type(config) in AutoModelForImageTextToText._model_mapping:
         load_class = AutoModelForImageTextToText
-    elif type(config) in AutoModelForSeq2SeqLM._model_mapping.keys():
+    elif type(config) in AutoModelForSeq2SeqLM._model_mapping:
         load_class = AutoModelForSeq2SeqLM
     else:
         load_class = AutoModelForCausalLM
@@ -138,7 +142,18 @@ def no_padding_masks() -> None:
 def _materialise(model, real: bool) -> None:
     import torch
 
+    # to_empty swaps each module's parameters one by one (torch >= 2.x with swap_tensors), which
+    # unties tied weights (embed_tokens and lm_head would then be counted twice): tie them again.
+    places: dict[int, list] = {}
+    for module in model.modules():
+        for name, param in module._parameters.items():
+            if param is not None:
+                places.setdefault(id(param), []).append((module, name))
     model.to_empty(device="cpu")
+    for shared in places.values():
+        first_module, first_name = shared[0]
+        for module, name in shared[1:]:
+            module._parameters[name] = first_module._parameters[first_name]
     if real:  # values do not change memory; keep them finite
         with torch.no_grad():
             for param in model.parameters():
@@ -195,9 +210,8 @@ def simulate(model_dir: str, given: dict, real: bool = False) -> dict:
     (bytes live at the peak by kind), `phase_peaks`, `snapshots` (live bytes by kind at the end of
     each forward and backward), the attention kernel, the optimizer, dtypes and parameter counts."""
     import torch
-    from torch._subclasses.fake_tensor import FakeTensorMode
-
     from simulate_tracker import StorageTracker
+    from torch._subclasses.fake_tensor import FakeTensorMode
 
     started = time.perf_counter()
     s = _settings(given)
@@ -255,7 +269,7 @@ def main(argv: list[str]) -> int:
     for request in requests if isinstance(requests, list) else [requests]:
         try:
             found = simulate(request["model"], request.get("settings") or {}, real=bool(request.get("real")))
-        except Exception as err:  # noqa: BLE001 - one line the caller shows, never a traceback
+        except Exception as err:
             if os.environ.get("SFT_TUI_SIMULATE_DEBUG"):
                 raise
             found = {"error": f"{type(err).__name__}: {err}".splitlines()[0][:500]}

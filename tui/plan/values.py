@@ -89,6 +89,7 @@ class Plan:
     time_estimate: TimeEstimate | None = None  # tui.plan.timing: how long the training steps take
     host_ram: HostRam | None = None  # tui.plan.host_ram: RAM per node, with its parts
     cutoff_options: list[dict] = field(default_factory=list)  # fitting.cutoff_options: each cutoff's cost
+    simulated: dict | None = None  # tui.plan.simulated: the simulated step, or why not (set where it was asked)
 
     def to_json(self) -> dict:
         return {
@@ -106,6 +107,7 @@ class Plan:
                 "seq_len_source": self.seq_len_source,
                 "notes": self.estimate.notes,
                 **(self.host_ram.to_json() if self.host_ram else {}),
+                **({"simulated": self.simulated} if self.simulated is not None else {}),
             },
             "reasons": {k: r.to_json() for k, r in self.reasons.items()},
             "steps": self.steps,

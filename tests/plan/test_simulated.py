@@ -1,0 +1,128 @@
+"""The chosen plan judged on its simulated step (tui/plan/simulated.py). The simulations run the
+test virtualenv's python (tui/lf/simulate_step.py) on a tiny Gemma 2 config: seconds each, and
+cached in the session's XDG_CACHE_HOME, so a repeat is a cache hit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tui.common.profiles import load_profiles
+from tui.hardware.profile import devices_from_profile
+from tui.models.resolve import resolve_model
+from tui.plan import simulated
+from tui.plan.planner import plan
+from tui.plan.values import SAFETY_MARGIN, PlanRequest
+
+PYTHON = Path(sys.executable)
+BIN = PYTHON.parent
+PROFILES = load_profiles(user_dir=Path("/nonexistent-sft-tui-user-dir"))
+RECIPES = {p.name: p.data for p in PROFILES.of("recipes")}
+TINY_GEMMA2 = {
+    "architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "vocab_size": 512, "hidden_size": 64,
+    "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+    "head_dim": 16, "max_position_embeddings": 4096, "sliding_window": 4096, "query_pre_attn_scalar": 16,
+    "attn_logit_softcapping": 50.0, "final_logit_softcapping": 30.0, "dtype": "bfloat16",
+    "tie_word_embeddings": True,
+}
+# LoRA without gradient checkpointing at 2048 tokens: eager attention (what LLaMA-Factory picks for
+# Gemma 2 without flash-attn) keeps the (heads x L x L) scores the analytic sdpa model does not count.
+NO_CHECKPOINTING = {"disable_gradient_checkpointing": True, "per_device_train_batch_size": 1, "cutoff_len": 2048,
+                    "finetuning_type": "lora"}
+
+
+@pytest.fixture
+def gemma2_dir(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("SFT_TUI_SIMULATE", "1")
+    monkeypatch.setenv("SFT_TUI_MODEL_FACTS", "0")  # the config-only counts: no model_facts subprocess
+    folder = Path(tmp_path_factory.getbasetemp()) / "tiny-gemma2-simulated"
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(TINY_GEMMA2), encoding="utf-8")
+    return folder
+
+
+def request(model_dir: Path, capacity_gib: float, overrides: dict) -> PlanRequest:
+    devices = devices_from_profile(PROFILES.get("hardware", "rtx4090-24g").data)
+    for device in devices:
+        device.memory_total_mib = device.memory_free_mib = int(capacity_gib * 1024)
+    return PlanRequest(devices=devices, model=resolve_model(str(model_dir), PROFILES), recipes=RECIPES,
+                       overrides=dict(overrides))
+
+
+def test_simulate_judges_a_gemma2_plan_the_analytic_model_calls_fitting_as_not_fitting(gemma2_dir):
+    roomy = request(gemma2_dir, 24, NO_CHECKPOINTING)
+    analytic = plan(roomy)
+    judged = plan(roomy)
+    simulated.apply_simulation(judged, roomy, python=PYTHON)
+    assert judged.simulated["peak_gib"] is not None, judged.estimate.notes
+    assert judged.simulated["attn_implementation"] == "eager"
+    needs, thought = judged.estimate.per_device_gib, analytic.estimate.per_device_gib
+    assert needs > thought * 1.1, (needs, thought)
+
+    # A card whose usable memory lies between the two figures: analytic "fits", simulated not.
+    card = request(gemma2_dir, (needs + thought) / 2 / (1 - SAFETY_MARGIN), NO_CHECKPOINTING)
+    p = plan(card)
+    assert p.fits
+    simulated.apply_simulation(p, card, python=PYTHON)
+    assert p.simulated["source"] == "cached"  # the same model and settings: no second simulation
+    assert not p.fits
+    assert any(w.startswith("does not fit:") for w in p.warnings)
+    assert any("gradient checkpointing on" in s for s in p.suggestions)
+    assert p.to_json()["estimate"]["simulated"]["phase"] in ("forward", "backward", "optimizer")
+    assert p.to_json()["estimate"]["fits"] is False
+
+
+def test_simulate_cache_is_keyed_by_the_settings(gemma2_dir):
+    first = request(gemma2_dir, 24, {**NO_CHECKPOINTING, "cutoff_len": 256})
+    p = plan(first)
+    settings = simulated.simulation_settings(p)
+    changed = {**settings, "lora_rank": settings["lora_rank"] * 2}
+    config = json.loads((gemma2_dir / "config.json").read_text())
+    assert simulated.cache_path(config, settings) != simulated.cache_path(config, changed)
+    simulated.apply_simulation(p, first, python=PYTHON)
+    again = plan(first)
+    simulated.apply_simulation(again, first, python=PYTHON)
+    assert again.simulated["source"] == "cached"
+    bigger = request(gemma2_dir, 24, {**NO_CHECKPOINTING, "cutoff_len": 256, "lora_rank": settings["lora_rank"] * 2})
+    other = plan(bigger)
+    simulated.apply_simulation(other, bigger, python=PYTHON)
+    assert other.simulated["source"] == "simulated"
+    assert other.simulated["breakdown"]["trainable"] > p.simulated["breakdown"]["trainable"]
+
+
+def test_simulate_falls_back_to_the_analytic_estimate_with_one_note(gemma2_dir, monkeypatch):
+    req = request(gemma2_dir, 24, {**NO_CHECKPOINTING, "cutoff_len": 128, "lora_rank": 3})
+    monkeypatch.setattr(simulated, "_training_python", lambda: None)
+    p = plan(req)
+    before = p.estimate.per_device_gib
+    simulated.apply_simulation(p, req)
+    assert p.estimate.per_device_gib == before
+    notes = [n for n in p.estimate.notes if n.startswith("memory:")]
+    assert notes == [("memory: the analytic estimate, not simulated: no training environment with LLaMA-Factory "
+                      "here to simulate the step")]
+    assert p.to_json()["estimate"]["simulated"]["peak_gib"] is None
+
+    off = plan(req)
+    simulated.apply_simulation(off, req, enabled=False, python=PYTHON)
+    assert [n for n in off.estimate.notes if n.startswith("memory:")] == [
+        "memory: the analytic estimate, not simulated: --no-simulate"]
+
+
+def test_simulate_plan_json_says_what_was_simulated(gemma2_dir):
+    env = dict(os.environ, SFT_TUI_SIMULATE="1", SFT_TUI_MODEL_FACTS="0")
+    args = [str(BIN / "sft-tui"), "plan", "--model", str(gemma2_dir), "--hardware", "rtx4090-24g",
+            "--set", "cutoff_len=256", "--set", "disable_gradient_checkpointing=true", "--set", "lora_rank=8"]
+    done = subprocess.run([*args, "--json"], capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert done.returncode == 0, done.stderr
+    sim = json.loads(done.stdout)["estimate"]["simulated"]
+    assert sim["peak_gib"] > 0 and sim["phase"] in ("forward", "backward", "optimizer") and sim["seconds"] >= 0
+    assert set(sim["breakdown"]) >= {"weights", "trainable", "activations"}
+    text = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert "  simulated: " in text.stdout and "cached" in text.stdout
+    plain = subprocess.run([*args, "--no-simulate"], capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert "analytic estimate, not simulated: --no-simulate" in plain.stdout
