@@ -5,6 +5,8 @@ Exit status: 0 success, 1 the command ran and found problems, 2 bad usage or unr
 
 from __future__ import annotations
 
+from tui.common.text import plural  # noqa: F401 - the sub-commands take it from here
+
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
@@ -17,10 +19,6 @@ def print_json(value) -> None:
 
     text = orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
     print(text, flush=True)
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def yes(flag: bool) -> str:

@@ -8,9 +8,10 @@ import math
 from dataclasses import replace
 from typing import Any
 
+from tui.common.text import plural
 from tui.hardware.device import Device
 from tui.plan.memory import Estimate, TrainingShape, estimate
-from tui.plan.rules import LLAMAFACTORY_DEFAULT_CUTOFF, Decisions, plural
+from tui.plan.rules import LLAMAFACTORY_DEFAULT_CUTOFF, Decisions
 from tui.plan.values import SAFETY_MARGIN, PlanRequest, Reason
 
 # Gradient checkpointing goes off (about 30 % faster) when the step needs less than this
@@ -121,7 +122,7 @@ def decide_memory(d: Decisions, request: PlanRequest, base: TrainingShape, capac
         text = f"{plural(batch, 'row')} per device already reaches the recipe's effective batch of {effective_batch} over {plural(n_total, 'device')}"
     else:
         text = (f"the largest that fits under the {SAFETY_MARGIN:.0%} safety margin ({est.per_device_gib:.1f} of {capacity:.1f} GiB) "
-                f"and divides the {per_device} rows per device of the effective batch {effective_batch}")
+                f"and divides the {plural(per_device, 'row')} per device of the effective batch {effective_batch}")
     d.decide("per_device_train_batch_size", batch, "fitted", text, rule)
     if chosen.zero_stage:
         name = {2: "ds_z2.json", 3: "ds_z3_offload.json" if chosen.offload else "ds_z3.json"}[chosen.zero_stage]

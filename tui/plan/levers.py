@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tui.common.text import plural
 from tui.plan.memory import (
     DEFAULT_FREEZE_LAYERS,
     DEFAULT_LOW_RANK,
@@ -88,12 +89,12 @@ def decide_levers(d: Decisions, request: PlanRequest, base: TrainingShape, capac
         saved = logits - estimate(replace(base, micro_batch=rows_wanted, liger=True)).breakdown["logits"]
         if installed(request, "liger_kernel"):
             d.decide("enable_liger_kernel", True, "fitted",
-                     f"at {rows_wanted} rows per step the logits take {logits:.1f} of {wanted.per_device_gib:.1f} GiB; "
+                     f"at {plural(rows_wanted, 'row')} per step the logits take {logits:.1f} of {wanted.per_device_gib:.1f} GiB; "
                      f"Liger's fused cross-entropy never materialises them ({saved:.1f} GiB less, and faster)", rule)
             base = replace(base, liger=True)
         else:
             d.hints.append(f"{install_hint(request, 'liger-kernel')}: with --set enable_liger_kernel=true the logits' "
-                           f"{logits:.1f} GiB at {rows_wanted} rows per step shrink by {saved:.1f} GiB (more rows per step, or no quantization)")
+                           f"{logits:.1f} GiB at {plural(rows_wanted, 'row')} per step shrink by {saved:.1f} GiB (more rows per step, or no quantization)")
     full_fp32_states = base.finetuning_type == "full" and base.optim == "adamw_torch" and "optim" not in d.overrides
     if full_fp32_states and one.per_device_gib > capacity:
         eight_bit = estimate(replace(base, micro_batch=1, optim="adamw_8bit"))

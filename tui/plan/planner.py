@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from tui.common.text import plural
 from tui.hardware.peaks import peak_tflops
 from tui.plan.fitting import (
     capacity_gib,
@@ -30,7 +31,6 @@ from tui.plan.rules import (
     decide_soft_settings,
     default_recipe,
     optimizer_steps,
-    plural,
     sequence_for_estimate,
     show,
 )
@@ -171,18 +171,18 @@ def plan_warnings(p: Plan, request: PlanRequest) -> list[str]:
         warnings.append(f"tight: {p.estimate.per_device_gib:.1f} of {usable:.1f} usable GiB, within the safety margin of the limit")
     if p.steps is not None:
         if p.steps < MIN_USEFUL_STEPS:
-            warnings.append(f"only {p.steps} optimizer steps: too few to learn from; use more epochs, more data or a smaller effective batch")
+            warnings.append(f"only {plural(p.steps, 'optimizer step')}: too few to learn from; use more epochs, more data or a smaller effective batch")
         if p.settings.get("logging_steps", 0) >= p.steps:
-            warnings.append(f"logging_steps {p.settings['logging_steps']} >= {p.steps} steps: the loss curve gets no points")
+            warnings.append(f"logging_steps {p.settings['logging_steps']} >= {plural(p.steps, 'step')}: the loss curve gets no points")
         warmup = p.settings.get("warmup_steps")
         if warmup and warmup >= p.steps:
-            warnings.append(f"warmup_steps {warmup} is not less than the run's {p.steps} steps: the learning rate never "
+            warnings.append(f"warmup_steps {warmup} is not less than the run's {plural(p.steps, 'step')}: the learning rate never "
                             "reaches its peak; fewer warmup_steps, or warmup_ratio")
     if request.data:
         per_step = p.settings.get("per_device_train_batch_size", 1) * p.n_gpus * p.nodes
         if per_step > request.data.train_rows:
             warnings.append(f"{per_step} rows per step ({p.settings.get('per_device_train_batch_size')} per device) is more than "
-                            f"the {request.data.train_rows} training rows: each step is the whole dataset; a smaller batch")
+                            f"the {plural(request.data.train_rows, 'training row')}: each step is the whole dataset; a smaller batch")
         truncated = request.data.rows_longer_than(p.settings.get("cutoff_len", 0))
         if truncated and p.reasons["cutoff_len"].kind != "fitted":
             warnings.append(f"{plural(truncated, 'row')} of {request.data.row_count()} longer than cutoff_len "

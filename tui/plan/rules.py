@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tui.common.text import plural
 from tui.hardware.device import Device
 from tui.plan.values import LOSS_POINTS, DataFacts, PlanRequest, Reason
 
@@ -50,10 +51,6 @@ def show(value) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def decide_recipe(request: PlanRequest) -> Reason:
     """The recipe: the user's, else small-dataset for small datasets, else standard-lora."""
     rule = "decide_recipe"
@@ -61,7 +58,7 @@ def decide_recipe(request: PlanRequest) -> Reason:
         return Reason("user", f"recipe {request.recipe}, chosen by you", rule)
     rows = request.data.train_rows if request.data else None
     if rows is not None and rows < SMALL_DATASET_ROWS:
-        return Reason("default", f"{rows} training rows is a small dataset (< {SMALL_DATASET_ROWS}): recipe small-dataset", rule)
+        return Reason("default", f"{plural(rows, 'training row')} is a small dataset (< {SMALL_DATASET_ROWS}): recipe small-dataset", rule)
     return Reason("default", "recipe standard-lora" + (f" for {rows} rows" if rows else ""), rule)
 
 
@@ -170,7 +167,7 @@ def decide_cadence(d: Decisions, recipe_name: str, recipe: dict, steps: int | No
     logging = recipe["logging_steps"]
     if steps is not None and max(1, steps // LOSS_POINTS) < logging:
         d.decide("logging_steps", max(1, steps // LOSS_POINTS), "default",
-                 f"{steps} steps: log often enough for about {LOSS_POINTS} loss points (recipe: {logging})", rule)
+                 f"{plural(steps, 'step')}: log often enough for about {LOSS_POINTS} loss points (recipe: {logging})", rule)
     else:
         d.decide("logging_steps", logging, "recipe", f"recipe {recipe_name}", rule)
     d.decide("save_steps", recipe["save_steps"], "recipe", f"recipe {recipe_name}; the final step is saved too", rule)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tui.common.text import plural
 from tui.models.architecture import Architecture
 from tui.plan.memory import targeted_layers
 
@@ -223,7 +224,7 @@ def estimate_time(shape: StepShape, *, steps: int | None, micro_batch: int, accu
     per_step = row * micro_batch * accumulation * total_gpus
     assumptions = [row_why,
                    f"{micro_batch} x {accumulation} (accumulation) x {total_gpus} GPU(s) = "
-                   f"{micro_batch * accumulation * total_gpus} rows, about {per_step:,.0f} tokens a step"]
+                   f"{plural(micro_batch * accumulation * total_gpus, 'row')}, about {per_step:,.0f} tokens a step"]
     if peak_tflops is None:
         return TimeEstimate(None, None if steps is None else round(per_step * steps), None,
                             assumptions + [f"unknown speed: no peak {precision} TFLOPS known for {where}, so no time"],

@@ -18,6 +18,7 @@ from tui.app.wizard.state import Step
 from tui.hardware.detect import summary_line
 from tui.hardware.device import Detection
 from tui.common.profiles import load_profiles
+from tui.common.text import plural
 from tui.hardware.profile import MAX_GPUS, gpu_count_problem, no_gpu_problem  # the CLI's --gpus rules too
 
 
@@ -127,7 +128,7 @@ class HardwareStep(Step):
         else:
             self.state.gpu_problem = None
             note.update(f"Planning for another machine: {self.state.hardware}"
-                        + (f" with {count} GPUs" if count else "") + ". The detected devices above are not used.")
+                        + (f" with {plural(count, 'GPU')}" if count else "") + ". The detected devices above are not used.")
         if count != self.state.gpus:
             self.state.gpus, self.state.plan = count, None
 
