@@ -98,3 +98,9 @@ def test_an_unknown_hardware_profile_gets_did_you_mean(capsys, typed, meant):
 def test_a_hardware_name_like_none_lists_the_choices(capsys):
     code, _, err = run_cli(capsys, *PLAN, "--hardware", "zzzz")
     assert code == 2 and err.startswith("sft-tui: unknown hardware 'zzzz': use `detected` or one of a100-40g, ")
+
+
+@pytest.mark.parametrize("count", ["0", "-1"])
+def test_a_node_count_below_1_is_one_sentence_not_a_traceback(capsys, count):
+    code, out, err = run_cli(capsys, *PLAN, "--hardware", "rtx4090-24g", "--nodes", count)
+    assert (code, out, err) == (2, "", f"sft-tui: --nodes {count}: a node count is a whole number, at least 1\n")

@@ -126,6 +126,8 @@ def build_request(hardware: str, model: str, datasets: list[str] | None = None, 
     wizard are used instead of `hardware`'s, with the RAM per node that goes with them
     (`host_ram_gib`; otherwise it comes with the devices `hardware` names)."""
     profiles = profiles or load_profiles()
+    if nodes < 1:
+        raise RequestError(f"--nodes {nodes}: a node count is a whole number, at least 1")
     if devices is None:
         devices, _, found_ram = pick_devices(hardware, gpus, profiles)
         host_ram_gib = host_ram_gib if host_ram_gib is not None else found_ram
