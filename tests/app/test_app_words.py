@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
 
 from tests.app.test_snapshots import wizard_state
@@ -185,3 +186,30 @@ def test_no_install_hint_names_a_package_index_sft_tui_is_not_on():
     found = subprocess.run(["grep", "-rn", "install 'sft-tui\\[", str(REPO / "tui"), str(REPO / "README.md")],
                            capture_output=True, text=True)
     assert found.stdout == ""
+
+
+CORE_SENTENCES = [  # what tui.plan, tui.bundle, tui.runs and tui.models say, as the CLI says it
+    "LLaMA-Factory picks sdpa (memory linear in length); fa2 is available: --set flash_attn=fa2",
+    "a shorter cutoff_len: 1024 fits one row per step (--set cutoff_len=1024)",
+    "more GPUs: 4 of these with DeepSpeed ZeRO-3 (--gpus 4)",
+    "if liger-kernel is installed: with --set enable_liger_kernel=true the logits' 5.0 GiB shrink",
+    "your --set per_device_train_batch_size=64 is part of a plan that no longer fits",
+    "--name 'a b': use letters, digits, '.', '_' and '-' only",
+    "--env 'x': use conda:NAME or venv:PATH",
+    "a bundle needs a dataset: pass --dataset PATH",
+    "no virtualenv at /x (no bin/activate): create it there with LLaMA-Factory, or export again with --env venv:PATH",
+    "train again with a lower learning_rate (--set learning_rate=...), or a shorter warmup",
+    "train on a GPU with more memory, or on more GPUs with DeepSpeed ZeRO-3 (--gpus N)",
+    "acme/x is a LoRA adapter (adapter_config.json, no config.json) trained on Qwen/Q: plan with "
+    "--model Qwen/Q, and give the adapter to LLaMA-Factory as adapter_name_or_path=acme/x",
+]
+
+
+@pytest.mark.parametrize("sentence", CORE_SENTENCES)
+def test_the_core_s_sentences_come_out_in_the_app_s_words(sentence):
+    from tui.app.wizard.wording import in_app_words
+
+    said = in_app_words(sentence)
+    assert bare_flags(said) == [], said
+    assert in_app_words("stopped at 3/9; continue with `sft-tui run runs/x --resume`").endswith(
+        "`sft-tui run runs/x --resume`")  # a command to copy stays as it is

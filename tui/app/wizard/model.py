@@ -24,6 +24,7 @@ from textual.widgets import (
 
 from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import PathInput, PathSuggester
+from tui.app.wizard.wording import in_app_words
 
 # Seconds typing must pause before a hub id is looked up (each look-up is a request to the hub).
 HUB_LOOKUP_DELAY = 0.8
@@ -38,6 +39,13 @@ class ModelSuggester(Suggester):
         self.candidates = candidates
         self.exact = {c.lower() for c in candidates}
         self.paths = PathSuggester()
+
+    async def completions(self, value: str) -> list[str]:
+        """Every candidate the text typed begins (Tab's list, tui.app.wizard.widgets.PathInput)."""
+        if value.startswith(("/", ".", "~")):
+            return await self.paths.completions(value)
+        typed = value.lower()
+        return [c for c in self.candidates if c.lower().startswith(typed)] if typed else []
 
     async def get_suggestion(self, value: str) -> str | None:
         if value.startswith(("/", ".", "~")):
@@ -145,7 +153,7 @@ class ModelStep(Step):
         try:
             info = resolve_model(spec, load_profiles())
         except ModelError as err:
-            self.app.call_from_thread(self.show, spec, None, str(err))
+            self.app.call_from_thread(self.show, spec, None, in_app_words(str(err)))
             return
         except ImportError as err:  # a broken install: the sentence that fixes it, the app stays
             from tui.common.packages import missing_package_sentence

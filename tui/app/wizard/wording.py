@@ -27,6 +27,7 @@ APP_WORDING: list[tuple[re.Pattern | str, str]] = [
     ("your --dataset files", "your dataset files"),
     ("pass --dataset PATH", "choose the dataset files in step 3"),
     (re.compile(r"--name ('[^']*')"), r"run name \1"),
+    (re.compile(r"plan with --model (\S+?),"), r"plan with the model \1 (step 2),"),
     (re.compile(r"--env ('[^']*')"), r"Train env \1"),
     # a setting to set: key=value, typed into the plan's Set box
     (re.compile(r"your --set (\S+?=\S*)"), r"your \1"),
