@@ -157,6 +157,7 @@ async def test_a_run_that_failed_to_start_says_why_and_its_bar_stops(tmp_path, m
         assert "waiting for training to start" not in status and bare_flags(status) == [], status
         bar = monitor.query_one("#run-progress", ProgressBar)
         assert not (bar.display and bar.total is None), "an indeterminate bar keeps moving after the failure"
+        assert monitor.query_one("#run-status").size.height >= 2  # the whole sentence, not its first line
 
 
 async def test_the_stop_question_names_no_flag():

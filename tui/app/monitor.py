@@ -224,8 +224,9 @@ class RunMonitor(Vertical):
         state = status.status if self.ended_event is None else self.ended_event.kind
         if total:
             bar.update(total=total, progress=follower.step)
-        elif state in ENDED:  # ended before its first step: no bar that goes on moving as if it were starting
-            bar.display = False
+        elif state in ENDED:  # ended before its first step: no bar that goes on moving as if it were starting,
+            bar.display = False  # and the status line may take the bar's room to say the whole sentence
+            self.query_one("#run-status").styles.height = "auto"
         where = (f"step {follower.step}/{total}" if total else "" if state in ("failed", "vanished")
                  else "before its first step" if state in ENDED else "waiting for training to start")
         if state in ("failed", "vanished"):  # the line says why, as the diagnosis below does
