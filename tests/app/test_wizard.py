@@ -265,33 +265,6 @@ async def test_quitting_with_nothing_chosen_is_at_once_and_ctrl_c_says_how_in_pl
         assert app.return_code == 0
 
 
-# --- paths complete with Tab ------------------------------------------------------------------------
-
-
-async def test_tab_completes_paths_as_a_shell_does(tmp_path, monkeypatch):
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "train.jsonl").write_text("")
-    monkeypatch.chdir(tmp_path)
-    app = gated_app()
-    async with app.run_test(size=(100, 32)) as pilot:
-        app.go_to("dataset")
-        await settle(app, pilot)
-        box = app.query_one("#dataset-input", Input)
-        assert app.focused is box
-        await pilot.press(*"./da")
-        await settle(app, pilot)
-        assert box._suggestion == "./data/"  # the ghost text is exactly what is missing: "ta/"
-        await pilot.press("tab")
-        await settle(app, pilot)
-        assert box.value == "./data/" and app.focused is box
-        await pilot.press("tab")
-        await settle(app, pilot)
-        assert box.value == "./data/train.jsonl" and app.focused is box
-        await pilot.press("tab")  # nothing left to complete: focus moves on
-        await pilot.pause()
-        assert app.focused is not box and box.value == "./data/train.jsonl"
-
-
 # --- focus, the problems table, the command palette ---------------------------------------------
 
 

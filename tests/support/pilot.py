@@ -56,3 +56,29 @@ async def fill_to_review(app, pilot, model: str, dataset: str, out: Path, name: 
     app.query_one("#out-dir", Input).value = str(out)
     app.query_one("#run-name", Input).value = name
     await settle(app, pilot)
+
+
+async def until(pilot, predicate, what: str, seconds: float = 120.0) -> None:
+    """Poll `predicate` until it holds: a condition, not a time, so a busy machine only makes it
+    slower. The deadline is generous and only there to end a test that would hang."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds:.0f} s waiting for {what}")
+        await pilot.pause(0.1)
+
+
+def on_screen(app, widget=None) -> bool:
+    """The widget (the focused one by default) is drawn whole on the screen, above the footer."""
+    from textual.widgets import Footer
+
+    widget = widget if widget is not None else app.focused
+    if widget is None or not widget.region:
+        return False
+    screen = app.screen.region
+    footers = [f.region for f in app.screen.query(Footer) if f.display]
+    if footers:
+        screen = screen.intersection(screen.__class__(0, 0, screen.width, min(f.y for f in footers)))
+    return screen.contains_region(widget.region)

@@ -187,6 +187,13 @@ class SftTuiApp(App):
             # The step opens at its top (the verdict, the boxes): focusing a button below the fold
             # must not scroll it away, which happened or not depending on whether layout had run.
             target.focus(scroll_visible=False)
+            self.call_after_refresh(self._keep_in_view, target)
+
+    def _keep_in_view(self, widget) -> None:
+        """Focus is never on a control off screen (the steps' ways on are docked, so this is the
+        exception): once laid out, a focused control below the fold is scrolled to."""
+        if widget.has_focus and not self.screen.region.contains_region(widget.region):
+            widget.scroll_visible(animate=False, immediate=True)
 
     def needs_input(self, step_id: str, step):
         """The control of `step` the user must fill before going on, or None."""

@@ -37,7 +37,7 @@ class HardwareStep(Step):
             yield Input(placeholder=f"1 to {MAX_GPUS}; empty: the profile's count", type="integer", id="gpu-count", disabled=True,
                         select_on_focus=False)  # focus comes back here after a refusal: typing goes on
         yield Static("", id="profile-note", classes="note")
-        with Horizontal(classes="row"):
+        with Horizontal(classes="row", id="hardware-nav"):
             yield Button("Next: model", variant="primary", id="hardware-next")
             yield Button("Try the demo", id="demo")
         yield Static("No GPU or model yet? The demo builds a tiny model, trains it here on a sample dataset "

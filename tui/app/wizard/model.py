@@ -40,6 +40,13 @@ class ModelSuggester(Suggester):
         self.exact = {c.lower() for c in candidates}
         self.paths = PathSuggester()
 
+    async def completions(self, value: str) -> list[str]:
+        """Every candidate the text typed begins (Tab's list, tui.app.wizard.widgets.PathInput)."""
+        if value.startswith(("/", ".", "~")):
+            return await self.paths.completions(value)
+        typed = value.lower()
+        return [c for c in self.candidates if c.lower().startswith(typed)] if typed else []
+
     async def get_suggestion(self, value: str) -> str | None:
         if value.startswith(("/", ".", "~")):
             return await self.paths.get_suggestion(value)

@@ -44,7 +44,8 @@ class PlanStep(Step):
         cutoffs = DataTable(id="cutoff-options", cursor_type="row", zebra_stripes=True)
         cutoffs.add_columns("cutoff_len", "rows truncated", "GiB per device", "fits")
         yield cutoffs
-        yield Button("Next: review", variant="primary", id="plan-next")
+        with Horizontal(id="plan-nav"):  # docked: on screen however long the tables are
+            yield Button("Next: review", variant="primary", id="plan-next")
 
     def on_mount(self) -> None:
         from tui.common.profiles import load_profiles

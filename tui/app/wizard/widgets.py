@@ -10,6 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import (
@@ -23,6 +24,17 @@ BAR_COLOURS = {"weights": "blue", "trainable": "magenta", "gradients": "magenta"
                "activations": "yellow", "logits": "cyan", "overhead": "bright_black"}
 
 
+def common_prefix(values: list[str], fold=str) -> str:
+    """The longest start every value shares (compared through `fold`), in the first value's spelling."""
+    if not values:
+        return ""
+    folded = [fold(v) for v in values]
+    n = 0
+    while all(len(v) > n for v in folded) and len({v[n] for v in folded}) == 1:
+        n += 1
+    return values[0][:n]
+
+
 class PathSuggester(Suggester):
     """Completes the last path typed in an input from the file system. The suggestion is the
     text typed plus the rest of the first matching name, never a rewritten path: Textual draws
@@ -31,35 +43,78 @@ class PathSuggester(Suggester):
     def __init__(self):
         super().__init__(use_cache=False, case_sensitive=True)
 
-    async def get_suggestion(self, value: str) -> str | None:
+    async def completions(self, value: str) -> list[str]:
+        """Every value the last path typed completes to (folders end in /), sorted by name."""
         last = value.rpartition(" ")[2]
         if not last:
-            return None
+            return []
         path = Path(last).expanduser()
         folder, stem = (path, "") if last.endswith("/") else (path.parent, path.name)
         try:
             names = sorted(p.name + ("/" if p.is_dir() else "") for p in folder.iterdir() if p.name.startswith(stem))
         except OSError:
-            return None
-        rest = names[0][len(stem):] if names else ""
-        return value + rest if rest else None
+            return []
+        return [value + name[len(stem):] for name in names if not name.startswith(".") or stem.startswith(".")]
+
+    async def get_suggestion(self, value: str) -> str | None:
+        found = await self.completions(value)
+        return found[0] if found and len(found[0]) > len(value) else None
 
 
 class PathInput(Input):
-    """An input for paths that completes them as a shell does: Tab takes the suggestion (the
-    ghost text); with nothing to complete, Tab moves on to the next control as usual."""
+    """An input that completes as a shell does (paths; the model box also profile names and hub ids):
+    Tab completes the common prefix of the candidates, lists them in the box's bottom border while
+    more than one is left, and a second Tab cycles through them. Tab never leaves the box (shift+tab
+    and the step's keys do); the ghost text is the first candidate, taken with the right arrow."""
 
-    BINDINGS = [Binding("tab", "complete", "Complete the path", show=False)]
+    BINDINGS = [Binding("tab", "complete", "Complete", show=False)]
+    _cycle: list[str] | tuple = ()  # the candidates listed, while Tab cycles through them
+    _cycle_at = -1
+    _set_by_tab: str | None = None
 
     def __init__(self, **kwargs):
         super().__init__(suggester=PathSuggester(), **kwargs)
 
-    def action_complete(self) -> None:
-        # Textual keeps the current suggestion in `_suggestion`; cursor_right accepts it at the end.
-        if self.cursor_at_end and len(self._suggestion) > len(self.value):
-            self.action_cursor_right()
-        else:
-            self.screen.focus_next()
+    async def action_complete(self) -> None:
+        if self._cycle and self.value == self._set_by_tab:
+            self._cycle_at = (self._cycle_at + 1) % len(self._cycle)
+            self._set(self._cycle[self._cycle_at])
+            self._list()
+            return
+        completions = getattr(self.suggester, "completions", None)
+        found = await completions(self.value) if completions else []
+        if not found:
+            self.app.bell()
+            return
+        if len(found) == 1:
+            self._end_cycle()
+            self._set(found[0])
+            return
+        prefix = common_prefix(found, fold=str if getattr(self.suggester, "case_sensitive", True) else str.lower)
+        self._cycle, self._cycle_at = found, -1
+        self._set(prefix if len(prefix) > len(self.value) else self.value)
+        self._list()
+
+    def _set(self, value: str) -> None:
+        self._set_by_tab = value
+        self.value = value
+        self.cursor_position = len(value)
+
+    def _list(self) -> None:
+        """The candidates by their last part (a path's name, a model's id), the current one bold."""
+        words = [Content(c.rstrip("/").rpartition("/")[2] + ("/" if c.endswith("/") else "") if "/" in c.rstrip("/")
+                         and c.startswith(("/", ".", "~")) else c) for c in self._cycle]
+        if 0 <= self._cycle_at < len(words):
+            words[self._cycle_at] = words[self._cycle_at].stylize("bold reverse")
+        self.border_subtitle = Content(f"{len(words)}: ").join([Content(""), Content("  ").join(words)])
+
+    def _end_cycle(self) -> None:
+        self._cycle, self._cycle_at, self._set_by_tab = (), -1, None
+        self.border_subtitle = None
+
+    def watch_value(self, value: str) -> None:
+        if self._cycle and value != self._set_by_tab:  # typed: the list is stale
+            self._end_cycle()
 
 
 class MemoryBar(Static):
