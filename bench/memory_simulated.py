@@ -1,0 +1,170 @@
+"""The analytic memory estimate against the simulated training step, on many configurations.
+Prints figures; asserts nothing.
+
+    python bench/memory_simulated.py                 # every row (minutes: big models take 10-60 s each)
+    python bench/memory_simulated.py --only qwen3    # rows whose model name contains the text
+    python bench/memory_simulated.py --json out.json
+
+Each row writes a config.json from a model profile's `architecture` (profiles/models/: the
+published values; what a profile leaves out is transformers' default) with dtype bfloat16 (the
+published checkpoints' dtype, which LLaMA-Factory loads), and one training step at the row's shape
+is simulated by tui/lf/simulate_step.py (the training environment's python: LLaMA-Factory's
+own model building on the meta device, two optimizer steps on fake tensors). All rows go to one
+process, so `s` is the row's own time, without the imports (about 4 s once). Beside it stands
+tui/plan/memory.py's analytic figure for the same shape as the planner sees it (attention: sdpa
+unless flash_attn is disabled), without its overhead term (context and fragmentation, which no
+simulation sees): `diff` is analytic / simulated - 1, negative where the analytic model is short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tui.common.profiles import load_profiles  # noqa: E402
+from tui.models.architecture import Architecture  # noqa: E402
+from tui.plan.memory import GIB, TrainingShape, estimate  # noqa: E402
+
+SCRIPT = REPO / "tui" / "lf" / "simulate_step.py"
+
+# (model profile, finetuning_type, extra settings, micro-batch, tokens)
+LORA, FULL, FREEZE = "lora", "full", "freeze"
+NO_GC = {"gradient_checkpointing": False}
+PURE = {"pure_bf16": True, "bf16": False}
+EAGER = {"flash_attn": "disabled"}
+SDPA = {"flash_attn": "sdpa"}
+ROWS = [
+    ("qwen2.5-0.5b", LORA, {}, 1, 1024),
+    ("qwen2.5-0.5b", FULL, {}, 4, 1024),
+    ("qwen2.5-0.5b", FULL, PURE, 4, 1024),
+    ("qwen3-0.6b", FULL, {}, 4, 2048),
+    ("llama-3.2-1b", LORA, NO_GC, 1, 2048),
+    ("llama-3.2-1b", FULL, {}, 2, 2048),
+    ("llama-3.2-1b", LORA, {}, 16, 512),
+    ("llama-3.2-1b", FREEZE, NO_GC, 4, 1024),
+    ("gemma-3-1b", LORA, {}, 4, 1024),
+    ("qwen2.5-1.5b", LORA, NO_GC, 2, 2048),
+    ("qwen2.5-1.5b", FULL, {**PURE, **NO_GC}, 1, 1024),
+    ("gemma-2-2b", LORA, {}, 1, 2048),
+    ("gemma-2-2b", LORA, NO_GC, 1, 2048),
+    ("gemma-2-2b", LORA, {**NO_GC, **SDPA}, 1, 2048),
+    ("qwen2.5-3b", FULL, {}, 1, 2048),
+    ("qwen2.5-3b", LORA, {}, 8, 1024),
+    ("llama-3.2-3b", LORA, {}, 4, 2048),
+    ("phi-3.5-mini", LORA, {}, 1, 4096),
+    ("phi-3.5-mini", LORA, NO_GC, 1, 1024),
+    ("qwen3-4b", LORA, {}, 2, 2048),
+    ("qwen2.5-7b", LORA, {}, 1, 2048),
+    ("qwen2.5-7b", LORA, {}, 1, 8192),
+    ("qwen2.5-7b", FREEZE, {}, 1, 2048),
+    ("mistral-7b-v0.3", LORA, {}, 2, 2048),
+    ("llama-3.1-8b", LORA, {}, 1, 4096),
+    ("llama-3.1-8b", LORA, NO_GC, 1, 1024),
+    ("qwen3-8b", LORA, NO_GC, 1, 2048),
+    ("qwen3-8b", LORA, EAGER, 1, 8192),
+    ("gemma-2-9b", LORA, NO_GC, 1, 2048),
+    ("gemma-2-9b", LORA, {}, 1, 4096),
+    ("glm-4-9b", LORA, {}, 1, 2048),
+    ("qwen2.5-14b", LORA, {}, 1, 8192),
+    ("phi-4", LORA, {}, 1, 2048),
+    ("qwen3-30b-a3b", LORA, {}, 1, 2048),
+]
+
+
+def settings_of(method: str, extra: dict, batch: int, tokens: int) -> dict:
+    return {"finetuning_type": method, "per_device_train_batch_size": batch, "cutoff_len": tokens,
+            "bf16": True, "gradient_checkpointing": True, "flash_attn": "auto", **extra}
+
+
+def analytic_gib(arch: Architecture, s: dict) -> float:
+    shape = TrainingShape(
+        arch=arch, finetuning_type=s["finetuning_type"], compute_bytes=2, pure_bf16=bool(s.get("pure_bf16")),
+        micro_batch=s["per_device_train_batch_size"], seq_len=s["cutoff_len"],
+        gradient_checkpointing=s["gradient_checkpointing"],
+        attention="eager" if s["flash_attn"] == "disabled" else "sdpa",
+    )
+    est = estimate(shape)
+    return (est.per_device_gib - est.breakdown.get("overhead", 0.0))
+
+
+def label(method: str, extra: dict, s: dict) -> str:
+    parts = [method, "pure-bf16" if s.get("pure_bf16") else "bf16+fp32", "gc" if s["gradient_checkpointing"] else "no-gc"]
+    if "flash_attn" in extra:
+        parts.append({"disabled": "eager", "sdpa": "sdpa"}.get(extra["flash_attn"], extra["flash_attn"]))
+    return " ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="rows whose model name contains this")
+    parser.add_argument("--python", default=sys.executable, help="the training environment's python")
+    parser.add_argument("--json", help="also write the rows here")
+    args = parser.parse_args(argv)
+    profiles = {p.name: p.data for p in load_profiles().of("models")}
+    rows = [r for r in ROWS if not args.only or args.only in r[0]]
+    with tempfile.TemporaryDirectory(prefix="sft-tui-bench-sim-") as tmp:
+        requests = []
+        for i, (model, method, extra, batch, tokens) in enumerate(rows):
+            folder = Path(tmp) / f"{i}-{model}"
+            folder.mkdir()
+            config = {"dtype": "bfloat16", **profiles[model]["architecture"]}
+            (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+            requests.append({"model": str(folder), "settings": settings_of(method, extra, batch, tokens)})
+        proc = subprocess.Popen([args.python, str(SCRIPT), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        proc.stdin.write(json.dumps(requests))
+        proc.stdin.close()
+        header = (f"{'model':<16} {'method':<24} {'bs x L':>9} {'attn':>6} {'analytic':>9} {'simulated':>9} "
+                  f"{'diff':>7} {'phase':>9} {'s':>6}")
+        print(header)
+        print("-" * len(header))
+        results, errors = [], []
+        for (model, method, extra, batch, tokens), request in zip(rows, requests, strict=True):
+            line = ""
+            while not line.startswith("{"):
+                line = proc.stdout.readline()
+                if not line:
+                    break
+            answer = json.loads(line) if line else {"error": "the simulation process ended"}
+            s = request["settings"]
+            name = label(method, extra, s)
+            if "error" in answer:
+                errors.append((model, name, answer["error"]))
+                print(f"{model:<16} {name:<24} {batch:>4}x{tokens:<4} error: {answer['error'][:80]}", flush=True)
+                continue
+            ana = analytic_gib(Architecture.from_config(profiles[model]["architecture"]), s)
+            sim = answer["peak_bytes"] / GIB
+            diff = ana / sim - 1
+            results.append({"model": model, "method": name, "batch": batch, "tokens": tokens,
+                            "attn": answer["attn_implementation"], "analytic_gib": round(ana, 3),
+                            "simulated_gib": round(sim, 3), "diff": round(diff, 4), "phase": answer["phase"],
+                            "seconds": answer["seconds"], "breakdown_gib": {k: round(v / GIB, 3) for k, v in
+                                                                            answer["breakdown"].items()}})
+            print(f"{model:<16} {name:<24} {batch:>4}x{tokens:<4} {answer['attn_implementation']:>6} {ana:>9.2f} "
+                  f"{sim:>9.2f} {diff:>+7.1%} {answer['phase']:>9} {answer['seconds']:>6.1f}", flush=True)
+        proc.wait()
+    if results:
+        diffs = [abs(r["diff"]) for r in results]
+        short = [r for r in results if r["diff"] < -0.10]
+        print(f"\n{len(results)} rows: median |diff| {statistics.median(diffs):.1%}, "
+              f"from {min(r['diff'] for r in results):+.1%} to {max(r['diff'] for r in results):+.1%}; "
+              f"{len(short)} analytic figures short by more than 10 %; simulation time median "
+              f"{statistics.median(r['seconds'] for r in results):.1f} s, max {max(r['seconds'] for r in results):.1f} s")
+    if errors:
+        print(f"{len(errors)} rows could not be simulated")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": results, "errors": errors}, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
