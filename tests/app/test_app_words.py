@@ -214,3 +214,19 @@ def test_the_core_s_sentences_come_out_in_the_app_s_words(sentence):
     assert bare_flags(said) == [], said
     assert in_app_words("stopped at 3/9; continue with `sft-tui run runs/x --resume`").endswith(
         "`sft-tui run runs/x --resume`")  # a command to copy stays as it is
+
+
+def test_the_demo_without_llamafactory_prints_that_command(tmp_path):
+    """An interpreter with no LLaMA-Factory beside it and none on PATH: the demo's hint names the
+    checkout's train extra for that interpreter (the system python here, when it can import sft-tui)."""
+    python = shutil.which("python3", path="/usr/bin:/bin")
+    if python is None:
+        pytest.skip("no system python3 to run without LLaMA-Factory")
+    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
+            "from tui.runs.demo import DemoError, find_training_env\n"
+            "try:\n    find_training_env()\nexcept DemoError as err:\n    print(err)\n")
+    done = subprocess.run([python, "-c", code, str(REPO)], capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path)
+    if done.returncode != 0 or "LLaMA-Factory" not in done.stdout:
+        pytest.skip(f"the system python cannot import sft-tui's core: {done.stderr[-300:]}")
+    assert f"{python} -m pip install -e '{REPO}[train]'" in done.stdout, done.stdout
