@@ -19,8 +19,8 @@ simulation sees): `diff` is analytic / simulated - 1, negative where the analyti
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -30,9 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tui.common.profiles import load_profiles  # noqa: E402
-from tui.models.architecture import Architecture  # noqa: E402
-from tui.plan.memory import GIB, TrainingShape, estimate  # noqa: E402
+from tui.common.profiles import load_profiles
+from tui.models.architecture import Architecture
+from tui.plan.memory import GIB, TrainingShape, estimate
 
 SCRIPT = REPO / "tui" / "lf" / "simulate_step.py"
 
@@ -106,11 +106,12 @@ def label(method: str, extra: dict, s: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="rows whose model name contains this")
+    parser.add_argument("--limit", type=int, help="the first N rows only")
     parser.add_argument("--python", default=sys.executable, help="the training environment's python")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     profiles = {p.name: p.data for p in load_profiles().of("models")}
-    rows = [r for r in ROWS if not args.only or args.only in r[0]]
+    rows = [r for r in ROWS if not args.only or args.only in r[0]][:args.limit]
     with tempfile.TemporaryDirectory(prefix="sft-tui-bench-sim-") as tmp:
         requests = []
         for i, (model, method, extra, batch, tokens) in enumerate(rows):

@@ -108,3 +108,10 @@ def test_simulate_gemma2_gets_eager_attention_without_flash_attn(tmp_path):
     # eager keeps the (batch, heads, L, L) scores for backward: more activations than sdpa
     assert auto["snapshots"]["forward_end_1"]["kinds"]["activations"] > \
         sdpa["snapshots"]["forward_end_1"]["kinds"]["activations"]
+
+
+def test_simulate_bench_harness_runs_one_row():
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "memory_simulated.py"), "--only", "qwen2.5-0.5b",
+                           "--limit", "1"], capture_output=True, text=True, timeout=600, env=offline_env(), check=False)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "qwen2.5-0.5b" in done.stdout and "1 rows: median |diff|" in done.stdout
