@@ -230,3 +230,12 @@ def test_the_demo_without_llamafactory_prints_that_command(tmp_path):
     if done.returncode != 0 or "LLaMA-Factory" not in done.stdout:
         pytest.skip(f"the system python cannot import sft-tui's core: {done.stderr[-300:]}")
     assert f"{python} -m pip install -e '{REPO}[train]'" in done.stdout, done.stdout
+
+
+def test_from_a_wheel_the_hint_installs_the_train_extra_s_own_requirements():
+    from tui.common.packages import train_extra_command
+
+    words = shlex.split(train_extra_command(checkout=None))  # no checkout: sft-tui's installed metadata
+    assert words[:4] == [sys.executable, "-m", "pip", "install"]
+    assert any(w.startswith("llamafactory") and "0.9.5" in w for w in words[4:]), words
+    assert "sft-tui[train]" not in " ".join(words)

@@ -7,6 +7,7 @@ package, and that is never a traceback: the sentence names the package and the p
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -40,7 +41,8 @@ def train_extra_command(checkout: Path | None = CHECKOUT) -> str:
     from importlib.metadata import PackageNotFoundError, requires
 
     try:
-        wanted = [r.split(";")[0].strip() for r in requires("sft-tui") or [] if 'extra == "train"' in r]
+        wanted = [r.split(";")[0].strip() for r in requires("sft-tui") or []
+                  if re.search(r"""extra\s*==\s*["']train["']""", r)]
     except PackageNotFoundError:
         wanted = []
     return f"{shlex.quote(sys.executable)} -m pip install " + " ".join(shlex.quote(r) for r in wanted or ["llamafactory"])
