@@ -268,3 +268,25 @@ def test_compare_on_the_real_tiny_run(tiny_sft_run, two_runs, tmp_path, capsys):
     assert differences["lora_rank"] == [32, 4]
     assert differences["max_steps"] == [None, 4]
     assert "output_dir" not in differences
+
+
+def test_tokens_per_second_is_what_the_monitor_measured(tmp_path):
+    """A run whose Trainer logged no throughput (spike/: 2 s a step, 3,000 planned tokens a step): compare
+    shows the monitor's 1,500 tok/s, from state.json's estimate_vs_actual once the monitor recorded it,
+    and from the same reading of the logs before (a run nobody watched, or one still going)."""
+    from tests.runs.test_runs import sft_tui
+    from tests.runs.test_speed import with_estimate
+
+    run_dir = with_estimate(tmp_path, "spike")
+    assert read_run(run_dir).tokens_per_second == 1500.0  # never monitored: no state.json
+    assert not (run_dir / "state.json").exists()  # compare writes nothing
+    sft_tui("monitor", run_dir, "--plain", check=True)
+    state = json.loads((run_dir / "state.json").read_text())
+    state["estimate_vs_actual"]["measured_tokens_per_second"] = 1499.0
+    (run_dir / "state.json").write_text(json.dumps(state))
+    assert read_run(run_dir).tokens_per_second == 1499.0  # the monitor's own record comes first
+    (run_dir / "state.json").unlink()
+    log = run_dir / "train.log"
+    log.write_text(log.read_text().split("***** train metrics")[0])  # still going, at step 60
+    (run_dir / "exit_code").unlink()
+    assert read_run(run_dir).tokens_per_second == 1500.0

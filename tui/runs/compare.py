@@ -17,6 +17,8 @@ or a directory copied from another machine:
     train.log           the console: its "***** train metrics *****" block when the output directory
                         has no results file, and every metric line when it has no trainer_log.jsonl
     plan.json           the planned peak memory per device (estimate.per_device_gib)
+    state.json          the tokens/s the monitor measured (estimate_vs_actual), else the monitor's reading
+                        of the logs (tui.runs.speed), before trainer_log.jsonl's throughput
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from pathlib import Path
 
 import yaml
 
-from tui.runs.lifecycle import find_runs, output_dir_of, resumed_at_of, run_status
+from tui.runs.lifecycle import (
+    find_runs,
+    output_dir_of,
+    read_state,
+    resumed_at_of,
+    run_status,
+)
 from tui.runs.logfiles import duration_seconds, last_lines, read_trainer_log
 
 # Every run has its own value of these by construction: a difference in them says nothing.
@@ -357,8 +365,28 @@ def read_run(run_dir: Path, name: str | None = None) -> RunResult:
     result.train_seconds = runtime if runtime is not None else (elapsed[-1] if elapsed else None)
     result.samples_per_second = _float(final.get("train_samples_per_second"))
     tokens = [_float(final.get(key)) for key in TOKENS_PER_SECOND_KEYS]
-    result.tokens_per_second = next((t for t in tokens if t), None) or (throughput[-1] if throughput else None)
+    result.tokens_per_second = next((t for t in tokens if t), None) or measured_tokens_per_second(run_dir, output_dir) \
+        or (throughput[-1] if throughput else None)
     return result
+
+
+def measured_tokens_per_second(run_dir: Path, output_dir: Path | None) -> float | None:
+    """The tokens/s the monitor measured (tui.runs.speed): state.json's estimate_vs_actual once a monitor
+    recorded it, else the same reading of the logs now (the run's end, or where it is)."""
+    from tui.runs.follower import Follower
+
+    versus = read_state(run_dir).get("estimate_vs_actual")
+    if isinstance(versus, dict) and _float(versus.get("measured_tokens_per_second")):
+        return _float(versus["measured_tokens_per_second"])
+    if not (run_dir / "train.log").is_file():
+        return None
+    follower = Follower(run_dir, output_dir)
+    while follower.poll():
+        pass
+    if follower.final_metrics:
+        return follower.speed.at_end(follower)["measured_tokens_per_second"]
+    speed = follower.speed.now(follower)
+    return speed["measured_tokens_per_second"] if speed else None
 
 
 def shown_value(value) -> str:
