@@ -4,6 +4,7 @@ through real bash, YAML round trips, shellcheck, safe writing and registering.""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import subprocess
@@ -100,7 +101,7 @@ def test_scenario_specifics(golden_specs):
     assert "ds_z3.json" in s6 and "run_sft.sbatch" in s6
     assert "export FORCE_TORCHRUN=1" in s6["run_sft.sh"] and "default_env HIP_VISIBLE_DEVICES 0,1" in s6["run_sft.sh"]
     s6_yaml = yaml.safe_load(s6["train.yaml"])
-    assert s6_yaml["deepspeed"].endswith("/runs/s6-run/ds_z3.json") and s6_yaml["flash_attn"] == "disabled"
+    assert s6_yaml["deepspeed"] == "ds_z3.json" and s6_yaml["flash_attn"] == "disabled"
     assert (s6_yaml["bf16"], s6_yaml["fp16"]) == (False, False)
     s1 = render_bundle(golden_specs["S1"])
     assert "conda activate chisel-train" in s1["run_sft.sh"]
@@ -161,14 +162,17 @@ HOSTILE = st.lists(st.sampled_from(FRAGMENTS), min_size=1, max_size=6).map("".jo
 RECORDER = """#!/usr/bin/env python3
 import json, os, sys
 with open(os.environ["RECORD_TO"], "w") as f:
-    json.dump({"argv": sys.argv[1:], "env": {k: os.environ.get(k) for k in
+    json.dump({"argv": sys.argv[1:], "cwd": os.getcwd(), "env": {k: os.environ.get(k) for k in
                ("CUDA_VISIBLE_DEVICES", "RECORD_VRAM", "LLAMABOARD_ENABLED", "LLAMABOARD_WORKDIR", "FORCE_TORCHRUN", "VIRTUAL_ENV_MARK")}}, f)
 """
 
 
 def hostile_spec(base: dict, root: Path, run_name: str, out_name: str, venv_name: str, model: str) -> dict:
     spec = json.loads(json.dumps(base))
-    spec["paths"] = {"run_dir": str(root / run_name / "run"), "output_dir": str(root / out_name / "saves")}
+    # The run directory is named by its run id (a copy under another name is refused); hostile names
+    # are the folders above it, where the user chose to put runs/ and saves/.
+    out_root = root / out_name / run_name
+    spec["paths"] = {"run_dir": str(out_root / "runs" / spec["run_id"]), "output_dir": str(out_root / "saves" / spec["run_id"])}
     spec["launch"]["env"] = f"venv:{root / venv_name}"
     spec["plan"]["settings"]["model_name_or_path"] = model
     return spec
@@ -188,8 +192,9 @@ def make_venv(path: Path) -> None:
 def test_hostile_paths_reach_llamafactory_exactly(golden_specs, tmp_path_factory, run_name, out_name, venv_name, model):
     root = tmp_path_factory.mktemp("hostile")
     spec = hostile_spec(golden_specs["S2"], root, run_name, out_name, venv_name, model)
-    if any("${" in name for name in (run_name, out_name, model, str(root))):
-        # OmegaConf would read it as an interpolation: refused with a clear sentence
+    if "${" in model or "${" in str(root):
+        # OmegaConf would read it as an interpolation: refused with a clear sentence (the folders
+        # above the run directory never reach the YAML: its paths are relative to the run directory)
         with pytest.raises(BundleError, match="interpolation"):
             render_bundle(spec)
         return
@@ -203,9 +208,10 @@ def test_hostile_paths_reach_llamafactory_exactly(golden_specs, tmp_path_factory
     done = subprocess.run(["bash", str(run_dir / "run_sft.sh"), "--foreground"], env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
     seen = json.loads(record.read_text())
-    assert seen["argv"] == ["train", str(run_dir / "train.yaml")]
+    # From the run directory, with paths relative to it: the bundle would run the same anywhere.
+    assert seen["argv"] == ["train", "train.yaml"] and os.path.samefile(seen["cwd"], run_dir)
     assert seen["env"] == {"CUDA_VISIBLE_DEVICES": "0", "RECORD_VRAM": "1", "LLAMABOARD_ENABLED": "1",
-                           "LLAMABOARD_WORKDIR": spec["paths"]["output_dir"], "FORCE_TORCHRUN": None, "VIRTUAL_ENV_MARK": "active"}
+                           "LLAMABOARD_WORKDIR": "../../saves/s2-run", "FORCE_TORCHRUN": None, "VIRTUAL_ENV_MARK": "active"}
     assert (run_dir / "exit_code").read_text() == "0\n"
     assert not list(root.rglob("pwned"))
     # the YAML loads back to exactly the plan's values, with PyYAML and with OmegaConf
@@ -233,9 +239,10 @@ def test_resume_passes_the_newest_checkpoint(golden_specs, tmp_path):
 
 def test_missing_llamafactory_is_a_clear_message(golden_specs, tmp_path):
     spec = json.loads(json.dumps(golden_specs["S2"]))
-    spec["paths"]["run_dir"] = str(tmp_path)
-    (tmp_path / "run_sft.sh").write_text(render_bundle(spec)["run_sft.sh"])
-    done = subprocess.run(["bash", str(tmp_path / "run_sft.sh"), "--foreground"], env={"PATH": "/usr/bin:/bin"},
+    run_dir = tmp_path / "runs" / spec["run_id"]
+    run_dir.mkdir(parents=True)
+    (run_dir / "run_sft.sh").write_text(render_bundle(spec)["run_sft.sh"])
+    done = subprocess.run(["bash", str(run_dir / "run_sft.sh"), "--foreground"], env={"PATH": "/usr/bin:/bin"},
                           capture_output=True, text=True)
     assert done.returncode == 127 and "llamafactory-cli not found" in done.stderr
 

@@ -49,7 +49,7 @@ def test_export_drop_errors_registers_a_cleaned_copy_in_the_run_directory(tmp_pa
     assert done.returncode == 0, done.stderr
     run_dir = tmp_path / "runs" / "r"
     copy = run_dir / "data" / "broken.jsonl"
-    assert json.loads((run_dir / "dataset_info.json").read_text())["broken"]["file_name"] == str(copy)
+    assert json.loads((run_dir / "dataset_info.json").read_text())["broken"]["file_name"] == "data/broken.jsonl"  # inside the bundle: relative, it moves with it
     assert f"{copy}: the copy without the 1 row with errors" in done.stdout
     assert data.read_bytes() == before  # the user's file is never changed
     assert len(copy.read_text().splitlines()) == len(before.splitlines()) - 1
@@ -88,7 +88,8 @@ def test_export_from_plan_json_honours_name_and_out(tmp_path):
     assert json.loads(done.stdout)["run_dir"] == str(run_dir)
     spec = load_spec(run_dir / "plan.json")
     assert spec["run_id"] == "second" and spec["paths"]["output_dir"] == str(tmp_path / "elsewhere" / "saves" / "second")
-    assert f"output_dir: \"{tmp_path / 'elsewhere' / 'saves' / 'second'}\"" in (run_dir / "train.yaml").read_text()
+    assert 'output_dir: "../../saves/second"' in (run_dir / "train.yaml").read_text()
+    assert str(tmp_path) not in (run_dir / "train.yaml").read_text() + (run_dir / "run_sft.sh").read_text()
     bad = export("--from", plan_json, "--name", "../x", cwd=tmp_path)
     assert bad.returncode == 2 and "use letters, digits" in bad.stderr
 
@@ -118,7 +119,7 @@ def test_export_from_plan_json_passes_the_same_gate(tmp_path):
     done = export("--from", plan_json, "--name", "second", "--drop-errors", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     copy = tmp_path / "runs" / "second" / "data" / "mine.jsonl"
-    assert json.loads((tmp_path / "runs" / "second" / "dataset_info.json").read_text())["mine"]["file_name"] == str(copy)
+    assert json.loads((tmp_path / "runs" / "second" / "dataset_info.json").read_text())["mine"]["file_name"] == "data/mine.jsonl" and copy.is_file()
 
 
 def test_plan_warns_about_a_dataset_with_errors(tmp_path):

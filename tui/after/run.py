@@ -41,13 +41,13 @@ class Run:
     output_dir: Path
 
     @classmethod
-    def open(cls, run_dir: Path) -> "Run":
+    def open(cls, run_dir: Path) -> Run:
         run_dir = Path(run_dir).resolve()
         try:
             spec = load_spec(run_dir / "plan.json")
         except BundleError as err:
             raise AfterError(f"{run_dir} is not a run directory sft-tui wrote ({err})") from None
-        return cls(run_dir, spec, output_dir_of(run_dir) or Path(spec["paths"]["output_dir"]))
+        return cls(run_dir, spec, output_dir_of(run_dir))
 
     def python(self) -> list[str]:
         """argv prefix of the training environment's python."""

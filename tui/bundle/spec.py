@@ -24,6 +24,8 @@ from tui.common.schemas import schema_errors
 from tui.plan.settings import check_settings
 
 PLAN_SCHEMA_VERSION = 1
+# train.yaml's output_dir, relative to the run directory: runs/<id>/ -> saves/<id>/.
+OWN_OUTPUT_DIR = "../../saves/{run_id}"
 MANIFEST = ".sft-tui-manifest.json"
 NEW_SUFFIX = ".sft-tui-new"
 
@@ -147,7 +149,7 @@ def relocated(spec: dict, out_root: Path | None, run_id: str | None) -> dict:
 def train_settings(spec: dict) -> dict:
     """train.yaml's settings: the plan's, plus what the bundle decides (data, output, launch)."""
     settings = dict(spec["plan"]["settings"])
-    paths, launch, data = spec["paths"], spec["launch"], spec["datasets"]
+    launch, data = spec["launch"], spec["datasets"]
     settings["do_train"] = True
     settings["dataset"] = ",".join(data["train"])
     if data["eval"]:
@@ -155,8 +157,10 @@ def train_settings(spec: dict) -> dict:
     else:
         for key in ("eval_strategy", "eval_steps", "per_device_eval_batch_size"):
             settings.pop(key, None)
-    settings["dataset_dir"] = paths["run_dir"]
-    settings["output_dir"] = paths["output_dir"]
+    # Paths relative to the run directory, which run_sft.sh makes the working directory: the bundle
+    # moves (another folder, another machine) and still writes only into its own saves/<run-id>.
+    settings["dataset_dir"] = "."
+    settings["output_dir"] = OWN_OUTPUT_DIR.format(run_id=spec["run_id"])
     # LLaMA-Factory finds images/videos under media_dir, which defaults to dataset_dir (this run
     # directory); the rows name them relative to the dataset file's folder.
     media = [entry for entry in data["entries"].values() if set(entry.get("columns", {})) & MEDIA_COLUMNS]
@@ -165,8 +169,6 @@ def train_settings(spec: dict) -> dict:
     settings["overwrite_output_dir"] = True
     settings["plot_loss"] = True
     settings.setdefault("report_to", launch["report_to"])  # your --set report_to=... wins
-    if settings.get("deepspeed"):
-        settings["deepspeed"] = str(Path(paths["run_dir"]) / settings["deepspeed"])
     if launch["ray"]:
         settings["ray_num_workers"] = spec["hardware"]["gpus"] * spec["hardware"]["nodes"]
     follows = spec.get("follows") or {}
@@ -187,8 +189,8 @@ BUNDLE_REASONS = {
     "do_train": "train (sft-tui bundle)",
     "dataset": "the validated training file(s), registered in this bundle's dataset_info.json",
     "eval_dataset": "the validation split file",
-    "dataset_dir": "this run directory, whose dataset_info.json registers your files by absolute path",
-    "output_dir": "checkpoints and the adapter go to saves/<run-id>",
+    "dataset_dir": "this run directory (run_sft.sh runs from it), whose dataset_info.json registers your files",
+    "output_dir": "checkpoints and the adapter go to saves/<run-id>, beside runs/ wherever the bundle is",
     "overwrite_output_dir": "a fresh run starts over; run_sft.sh --resume continues from the newest checkpoint",
     "plot_loss": "save the loss curve as a PNG",
     "report_to": "no experiment tracker unless you chose one",
@@ -205,7 +207,7 @@ def grouped(settings: dict) -> list[tuple[str, list[str]]]:
 
 def environment_vars(spec: dict) -> list[tuple[str, str, bool]]:
     """(name, value, overridable from the caller's environment) for run_sft.sh."""
-    hw, launch, paths = spec["hardware"], spec["launch"], spec["paths"]
+    hw, launch = spec["hardware"], spec["launch"]
     settings = spec["plan"]["settings"]
     out = []
     if hw["vendor"] in ("nvidia", "amd"):
@@ -220,7 +222,8 @@ def environment_vars(spec: dict) -> list[tuple[str, str, bool]]:
         out.append(("USE_RAY", "1", False))
     if launch["modelscope"]:
         out.append(("USE_MODELSCOPE_HUB", "1", False))
-    out += [("RECORD_VRAM", "1", False), ("LLAMABOARD_ENABLED", "1", False), ("LLAMABOARD_WORKDIR", paths["output_dir"], False)]
+    out += [("RECORD_VRAM", "1", False), ("LLAMABOARD_ENABLED", "1", False),
+            ("LLAMABOARD_WORKDIR", OWN_OUTPUT_DIR.format(run_id=spec["run_id"]), False)]
     return out
 
 
@@ -266,14 +269,17 @@ def render_bundle(spec: dict) -> dict[str, str]:
 
 
 def _render_files(spec: dict) -> dict[str, str]:
+    from tui.bundle.location import portable
+
+    spec = portable(spec)
     settings = train_settings(spec)
     reasons = BUNDLE_REASONS | {k: v["text"] for k, v in spec["plan"]["reasons"].items()}  # yours win (report_to)
     if "resume_from_checkpoint" in settings:
         reasons["resume_from_checkpoint"] = resume_reason(spec["follows"])
+    output_dir = settings["output_dir"]
     context = dict(spec=spec, settings=settings, reasons=reasons, groups=grouped(settings),
-                   env_vars=environment_vars(spec), run_dir=spec["paths"]["run_dir"],
-                   output_dir=spec["paths"]["output_dir"], launch=spec["launch"], version=__version__,
-                   serve_commands=serving_commands(spec["paths"]["output_dir"] + "-merged", settings.get("template")))
+                   env_vars=environment_vars(spec), output_dir=output_dir, launch=spec["launch"], version=__version__,
+                   serve_commands=serving_commands(output_dir + "-merged", settings.get("template")))
     files = {
         "plan.json": json.dumps(spec, indent=2, ensure_ascii=False) + "\n",
         "train.yaml": render("train.yaml.j2", **context),
@@ -306,4 +312,8 @@ def load_spec(path: Path) -> dict:
     if problems:
         raise BundleError("\n".join(f"{path}: {line}" for line in problems))
     spec["plan"]["settings"] = settings
+    if path.name == "plan.json" and (path.parent / "run_sft.sh").is_file():  # a bundle: where it is now
+        from tui.bundle.location import located
+
+        spec = located(spec, path.parent)
     return spec

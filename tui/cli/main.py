@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from tui.cli.after import add_after_parsers
+from tui.cli.bundle import add_bundle_parsers
 from tui.cli.common import EXIT_OK, EXIT_USAGE, UserError
 from tui.cli.compare import add_compare_parsers
 from tui.cli.datasets import add_dataset_parsers
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_hardware_parsers(sub)
     add_dataset_parsers(sub)
     add_plan_parsers(sub)
+    add_bundle_parsers(sub)
     add_run_parsers(sub)
     add_after_parsers(sub)
     add_compare_parsers(sub)

@@ -27,9 +27,14 @@ def cmd_run(args) -> int:
     except RunError as err:
         raise UserError(str(err)) from None
     run_dir = _quote(status.run_dir)
+    from tui.runs.lifecycle import read_state
+
+    note = read_state(Path(status.run_dir)).get("environment_note")
     if args.json:
-        print_json(status.to_json())
+        print_json(status.to_json() | {"environment_note": note})
     else:
+        if note:
+            print(note)
         print(f"Started {status.run_dir} (pid {status.pid}){' from the newest checkpoint' if args.resume else ''}.")
         print(f"Watch it:  sft-tui monitor {run_dir}      (or --plain for one line per event)")
         print(f"Stop it:   sft-tui stop {run_dir}")

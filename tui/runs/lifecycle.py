@@ -26,8 +26,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-import yaml
-
 from tui.common.files import atomic_write
 from tui.runs.processes import (
     is_run_process,
@@ -85,17 +83,15 @@ def write_state(run_dir: Path, **changes) -> dict:
 
 
 def output_dir_of(run_dir: Path) -> Path | None:
-    """LLaMA-Factory's output_dir: train.yaml's (the user may have edited it), else plan.json's."""
-    try:
-        config = yaml.safe_load((run_dir / "train.yaml").read_text(encoding="utf-8"))
-        if isinstance(config, dict) and config.get("output_dir"):
-            return Path(str(config["output_dir"]))
-    except (OSError, yaml.YAMLError):
-        pass
-    try:
-        return Path(json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))["paths"]["output_dir"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    """LLaMA-Factory's output_dir: train.yaml's (the user may have edited it), resolved from the run
+    directory (run_sft.sh runs from there), else saves/<run-id> beside it."""
+    from tui.bundle.location import configured_output_dir, own_output_dir, plan_run_id
+
+    run_dir = Path(run_dir).absolute()
+    found = configured_output_dir(run_dir)
+    if found is None and (run_dir / "plan.json").is_file():
+        return own_output_dir(run_dir, plan_run_id(run_dir) or run_dir.name)
+    return found
 
 
 def _read_int(path: Path) -> int | None:
@@ -198,7 +194,7 @@ def start_run(run_dir: Path, resume: bool = False, env: dict | None = None, forc
     current = run_status(run_dir)
     if current.status == "running":
         raise RunError(f"{run_dir} is already running (pid {current.pid}): `sft-tui monitor {run_dir}` to watch it")
-    preflight(run_dir, resume=resume, force=force, env=env, detection=detection)
+    env, environment_note = preflight(run_dir, resume=resume, force=force, env=env, detection=detection)
     command = ["bash", str(run_dir / "run_sft.sh")] + (["--resume"] if resume else [])
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
@@ -209,7 +205,7 @@ def start_run(run_dir: Path, resume: bool = False, env: dict | None = None, forc
     # `status` here is a record of what we did; run_status() never trusts it over the process table.
     write_state(run_dir, pid=pid, pgid=process_group(pid), command=command, resume=resume, status="started",
                 started=datetime.now().astimezone().isoformat(timespec="seconds"),
-                stop_requested=None, stop_pid=None)
+                stop_requested=None, stop_pid=None, environment_note=environment_note)
     return run_status(run_dir)
 
 

@@ -118,12 +118,52 @@ def hardware_mismatch(spec: dict, detection=None) -> HardwareMismatch | None:
     return None
 
 
+class PreflightProblems(RunError):
+    """Everything that keeps the run from starting here, one sentence a line; `mismatch` is the
+    hardware half when there is one (the app asks about it only when it is the sole problem)."""
+
+    def __init__(self, problems: list[str], mismatch: HardwareMismatch | None = None):
+        self.problems, self.mismatch = problems, mismatch
+        super().__init__("\n".join(problems))
+
+
+def launch_environment(env_spec: str | None, env: dict | None) -> tuple[dict | None, str | None]:
+    """(the environment run_sft.sh starts with, a note) for a bundle that names no environment:
+    when llamafactory-cli is not on PATH but LLaMA-Factory is installed beside sft-tui (make
+    test's .venv, a `pip install -e '.[train]'`), its bin folder goes first on PATH."""
+    if env_spec or _which("llamafactory-cli", env):
+        return env, None
+    from tui.hardware.environment import find_llamafactory
+
+    install = find_llamafactory()
+    if install is None:
+        return env, None
+    base = dict(env if env is not None else os.environ)
+    base["PATH"] = f"{install.cli.parent}{os.pathsep}{base.get('PATH', '')}"
+    return base, f"llamafactory-cli is not on PATH: using the LLaMA-Factory installed beside sft-tui ({install.cli})"
+
+
 def preflight(run_dir: Path, resume: bool = False, force: bool = False, env: dict | None = None,
-              detection=None) -> None:
-    """Raise RunError (HardwareMismatch for the one --force overrides) when the run cannot start here."""
+              detection=None) -> tuple[dict | None, str | None]:
+    """Check everything at once; raise PreflightProblems (HardwareMismatch alone when that is the
+    only problem, the one --force overrides) naming each. Returns launch_environment()'s answer."""
+    from tui.bundle.location import ownership_problems
+    from tui.bundle.pack import manifest_problems
+
     spec = read_spec(run_dir)
-    check_environment((spec.get("launch") or {}).get("env"), env)
-    if resume:
-        check_resume(run_dir)
-    if not force and (mismatch := hardware_mismatch(spec, detection)):
+    problems = ownership_problems(run_dir) + manifest_problems(run_dir)
+    env_spec = (spec.get("launch") or {}).get("env")
+    env, note = launch_environment(env_spec, env)
+    for check in (lambda: check_environment(env_spec, env), lambda: resume and check_resume(run_dir)):
+        try:
+            check()
+        except RunError as err:
+            problems.append(str(err))
+    mismatch = None if force else hardware_mismatch(spec, detection)
+    if mismatch and not problems:
         raise mismatch
+    if mismatch:
+        problems.append(str(mismatch))
+    if problems:
+        raise PreflightProblems(problems, mismatch)
+    return env, note

@@ -17,6 +17,7 @@ micro-batches of the new size: the same rows as the old run trained on.
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,14 +134,16 @@ def retry_after_oom(run_dir: Path) -> Retry:
     request.fixes = {key: (value, reasons[key]["text"]) for key, value in earlier_choices(spec, "retry").items()} | fix
     new_plan = plan(request)
     launch = {k: v for k, v in spec["launch"].items() if k in LaunchOptions.__dataclass_fields__}
-    out_root = Path(spec["paths"]["run_dir"]).parent.parent
+    out_root = run_dir.parent.parent  # where the run is now, not where it was exported
     new_spec = make_spec(new_plan, request, report, LaunchOptions(**launch), out_root, next_run_id(run_dir),
                          hardware_name=hardware["name"])
     new_spec["follows"] = {"run_id": spec["run_id"], "run_dir": str(run_dir), "reason": "oom"}
     checkpoint = checkpoint_to_resume(run_dir, spec)
     resumes = None
     if checkpoint is not None:
-        resumes = {"checkpoint": str(checkpoint.path), "step": checkpoint.step, "total_steps": checkpoint.total_steps}
+        # Relative to the new run directory (runs/<new-id>/), which run_sft.sh runs from: the pair of runs moves together.
+        relative = os.path.relpath(checkpoint.path.absolute(), Path(new_spec["paths"]["run_dir"]))
+        resumes = {"checkpoint": relative, "step": checkpoint.step, "total_steps": checkpoint.total_steps}
         new_spec["follows"] |= resumes
     written = write_bundle(new_spec)
     changes = {key: (settings.get(key), new_plan.settings.get(key)) for key in new_plan.settings
