@@ -22,3 +22,12 @@ def test_a_one_row_dataset_is_planned_in_the_singular(tmp_path, capsys):
                      [*(r["text"] for r in plan["reasons"].values()), *plan["warnings"]])
     assert code in (0, 1) and "1 training row is a small dataset" in said, said
     assert not ONE_PLURAL.findall(said), ONE_PLURAL.findall(said)
+
+
+def test_a_value_in_a_reason_is_spelled_as_train_yaml_spells_it(capsys):
+    code = main(["plan", "--model", "qwen2.5-0.5b", "--hardware", "rtx4080-16g", "--set", "quantization_bit=null",
+                 "--set", "packing=true", "--json"])
+    reasons = json.loads(capsys.readouterr().out)["reasons"]
+    assert code == 0
+    assert "sft-tui would choose null" in reasons["quantization_bit"]["text"], reasons["quantization_bit"]
+    assert not re.search(r"would choose (none|None|True|False)\b", json.dumps(reasons))

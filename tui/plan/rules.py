@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tui.common.text import plural
+from tui.common.text import plural, yaml_spelling
 from tui.hardware.device import Device
 from tui.plan.values import LOSS_POINTS, DataFacts, PlanRequest, Reason
 
@@ -46,9 +46,8 @@ class Decisions:
 
 
 def show(value) -> str:
-    if value is None:
-        return "none"
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    """A value in a reason or warning, spelled as train.yaml and the Set box spell it (null, true)."""
+    return yaml_spelling(value)
 
 
 def decide_recipe(request: PlanRequest) -> Reason:
