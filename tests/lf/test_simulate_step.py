@@ -115,3 +115,18 @@ def test_simulate_bench_harness_runs_one_row():
                            "--limit", "1"], capture_output=True, text=True, timeout=600, env=offline_env(), check=False)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "qwen2.5-0.5b" in done.stdout and "1 rows: median |diff|" in done.stdout
+
+
+def test_simulate_bitsandbytes_stand_ins_hold_packed_weights_and_agree_with_real_tensors(tmp_path):
+    model = tiny_config_dir(tmp_path, "qwen2-bf16", TINY_QWEN2_BF16)
+    qlora = {**TINY_SHAPE, "quantization_bit": 4, "optim": "paged_adamw_8bit"}
+    fake, real, plain = simulate([{"model": model, "settings": qlora}, {"model": model, "settings": qlora, "real": True},
+                                  {"model": model, "settings": TINY_SHAPE}])
+    assert fake["peak_bytes"] == real["peak_bytes"]
+    assert any(s.startswith("bitsandbytes 4-bit weights (NF4 with double quantization): 14 nn.Linear") for s in
+               fake["stand_ins"])
+    assert any("paged_adamw_8bit" in s for s in fake["stand_ins"])
+    linear = 2 * (64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 128)  # q, o; k, v; gate, up, down: two layers
+    assert fake["param_dtypes"]["frozen:uint8"] == linear // 2  # NF4: two weights a byte
+    assert fake["param_dtypes"]["frozen:bfloat16"] == plain["param_dtypes"]["frozen:bfloat16"] - linear
+    assert fake["snapshots"]["forward_end_1"]["kinds"]["weights"] < plain["snapshots"]["forward_end_1"]["kinds"]["weights"]

@@ -126,3 +126,12 @@ def test_simulate_plan_json_says_what_was_simulated(gemma2_dir):
     assert "  simulated: " in text.stdout and "cached" in text.stdout
     plain = subprocess.run([*args, "--no-simulate"], capture_output=True, text=True, timeout=600, env=env, check=False)
     assert "analytic estimate, not simulated: --no-simulate" in plain.stdout
+
+
+def test_simulate_a_qlora_plan_runs_on_the_bitsandbytes_stand_in(gemma2_dir):
+    req = request(gemma2_dir, 24, {**NO_CHECKPOINTING, "cutoff_len": 256, "quantization_bit": 4})
+    p = plan(req)
+    assert p.settings["quantization_bit"] == 4
+    simulated.apply_simulation(p, req, python=PYTHON)
+    assert p.simulated["peak_gib"] is not None, p.estimate.notes
+    assert any(s.startswith("bitsandbytes 4-bit weights") for s in p.simulated["stand_ins"])

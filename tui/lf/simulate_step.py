@@ -46,6 +46,7 @@ SETTING_DEFAULTS = {
     "finetuning_type": "lora", "lora_rank": 8, "lora_target": "all", "freeze_trainable_layers": 2,
     "pure_bf16": False, "bf16": True, "fp16": False, "gradient_checkpointing": True, "flash_attn": "auto",
     "upcast_layernorm": False, "per_device_train_batch_size": 1, "cutoff_len": 1024, "optim": None,
+    "quantization_bit": None, "double_quantization": True,
 }
 STEPS = 2
 GIB = 2**30
@@ -60,7 +61,7 @@ def _settings(given: dict) -> dict:
 
 
 def build_model(model_dir: str, s: dict):
-    """(model, model_args): the meta-device model exactly as LLaMA-Factory would train it."""
+    """(model, model_args, stand-ins): the meta-device model as LLaMA-Factory would train it."""
     import torch
     from llamafactory.hparams import FinetuningArguments, ModelArguments
     from llamafactory.model.adapter import init_adapter
@@ -85,6 +86,7 @@ def build_model(model_dir: str, s: dict):
         model_args.compute_dtype = torch.bfloat16
     elif s["fp16"]:
         model_args.compute_dtype = torch.float16
+    quantization = int(s["quantization_bit"]) if s["quantization_bit"] else None
     config = load_config(model_args)
     init_kwargs: dict = {"low_cpu_mem_usage": True}
     patch_config(config, None, model_args, init_kwargs, is_trainable=True)
@@ -98,10 +100,19 @@ def build_model(model_dir: str, s: dict):
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype  # from_pretrained's "auto"
     with torch.device("meta"):
         model = load_class.from_config(config, dtype=dtype)
+        stand_ins = []
+        if quantization:  # from_pretrained quantizes while loading, before patch_model: so here
+            from simulate_standins import quantize_standin
+
+            replaced = quantize_standin(model, quantization, model_args.compute_dtype, bool(s["double_quantization"]))
+            kind = "NF4" + (" with double quantization" if s["double_quantization"] else "") if quantization == 4 \
+                else "LLM.int8"
+            stand_ins.append(f"bitsandbytes {quantization}-bit weights ({kind}): {replaced} nn.Linear modules")
+            model_args.quantization_bit = quantization
         patch_model(model, None, model_args, is_trainable=True, add_valuehead=False)
         model = init_adapter(config, model, model_args, finetuning_args, is_trainable=True)
     model.train()
-    return model, model_args
+    return model, model_args, stand_ins
 
 
 def choose_optimizer(model, s: dict):
@@ -109,8 +120,12 @@ def choose_optimizer(model, s: dict):
     installed torch when none is given), with the foreach kernels CUDA would default to."""
     import inspect
 
+    from simulate_standins import BNB_OPTIMIZERS, BnbOptimizerStandIn
     from transformers import Trainer, TrainingArguments
 
+    if s["optim"] in BNB_OPTIMIZERS:
+        states, bits = BNB_OPTIMIZERS[s["optim"]]
+        return BnbOptimizerStandIn, {"lr": 5e-5, "states": states, "bits": bits}, s["optim"]
     with tempfile.TemporaryDirectory() as tmp:
         kwargs = {"output_dir": tmp, "report_to": "none", "use_cpu": True}
         if s["optim"]:
@@ -157,7 +172,8 @@ def _materialise(model, real: bool) -> None:
     if real:  # values do not change memory; keep them finite
         with torch.no_grad():
             for param in model.parameters():
-                param.normal_(0.0, 0.02)
+                if param.is_floating_point():
+                    param.normal_(0.0, 0.02)
             for buffer in model.buffers():
                 if buffer.is_floating_point():
                     buffer.fill_(1.0)
@@ -217,7 +233,7 @@ def simulate(model_dir: str, given: dict, real: bool = False) -> dict:
     s = _settings(given)
     no_padding_masks()
     torch.manual_seed(0)
-    model, model_args = build_model(model_dir, s)
+    model, model_args, stand_ins = build_model(model_dir, s)
     built = time.perf_counter()
     tracker = StorageTracker()
     if real:
@@ -240,8 +256,11 @@ def simulate(model_dir: str, given: dict, real: bool = False) -> dict:
     import llamafactory
     import transformers
 
+    if s["optim"] in ("adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit",
+                      "paged_lion_8bit", "lion_32bit", "paged_lion_32bit"):
+        stand_ins.append(f"bitsandbytes {s['optim']} optimizer states (updated in place)")
     report.update(
-        peak_gib=round(report["peak_bytes"] / GIB, 4), settings=s, real=real, **extra,
+        stand_ins=stand_ins, peak_gib=round(report["peak_bytes"] / GIB, 4), settings=s, real=real, **extra,
         attn_implementation=attn, flash_attn=str(getattr(model_args.flash_attn, "value", model_args.flash_attn)),
         gradient_checkpointing=bool(getattr(model, "is_gradient_checkpointing", False)),
         params=sum(p.numel() for p in params), trainable_params=sum(p.numel() for p in params if p.requires_grad),

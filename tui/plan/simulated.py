@@ -11,7 +11,9 @@ Answers are cached in the user cache dir (`simulated/<sha256 of version, config.
 so a plan is simulated once. It is on for users wherever a training environment with
 LLaMA-Factory is found; `plan --no-simulate` or SFT_TUI_SIMULATE=0 (the test suite sets it, so
 unrelated tests never start a simulation) keep the analytic estimate, with one note saying so,
-as does a plan the simulation cannot run yet (bitsandbytes, DeepSpeed, Liger, Unsloth, GaLore ...).
+as does a plan the simulation cannot run yet (DeepSpeed, Liger, Unsloth, GaLore ...). bitsandbytes
+quantization and optimizers run as stand-ins of the same memory (tui/lf/simulate_standins.py),
+named in `simulated.stand_ins`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from tui.plan.memory import GIB, Estimate
 
 SIMULATE_SCRIPT = Path(__file__).parents[1] / "lf" / "simulate_step.py"
-SIMULATE_VERSION = 2  # bump when simulate_step.py measures differently: old cache entries are ignored
+SIMULATE_VERSION = 3  # bump when simulate_step.py measures differently: old cache entries are ignored
 TIMEOUT_S = 600
 OFF_VALUES = {"0", "false", "no", "off"}
 # The simulated kinds (simulate_tracker.py) in the plan's breakdown, whose keys the memory bar knows.
@@ -36,14 +38,16 @@ BAR_KIND = {"weights": "weights", "trainable": "trainable", "gradients": "gradie
             "backward": "activations", "inputs": "activations", "logits": "logits"}
 # Plan settings the simulation cannot run yet, with why (a stand-in of the same memory is to come).
 NOT_SIMULATED = (
-    ("quantization_bit", "bitsandbytes quantization has no fake-tensor stand-in yet"),
     ("deepspeed", "DeepSpeed ZeRO sharding is not simulated yet"),
     ("enable_liger_kernel", "Liger kernels are not simulated yet"),
     ("use_unsloth", "Unsloth is not simulated yet"),
     ("use_galore", "GaLore is not simulated yet"), ("use_apollo", "APOLLO is not simulated yet"),
     ("use_badam", "BAdam is not simulated yet"),
 )
-SIMULATED_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adamw_hf", "sgd", "adagrad", "rmsprop")
+SIMULATED_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adamw_hf", "sgd", "adagrad", "rmsprop",
+                        # bitsandbytes' optimizers, by a stand-in of the same state memory
+                        "adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit",
+                        "paged_lion_8bit", "lion_32bit", "paged_lion_32bit")
 
 
 def simulation_off() -> bool:
@@ -61,6 +65,7 @@ def simulation_settings(plan) -> dict:
         "flash_attn": s.get("flash_attn", "auto"), "upcast_layernorm": bool(s.get("upcast_layernorm")),
         "per_device_train_batch_size": int(s.get("per_device_train_batch_size", 1)),
         "cutoff_len": int(plan.seq_len), "optim": s.get("optim"),
+        "quantization_bit": s.get("quantization_bit"), "double_quantization": s.get("double_quantization", True),
     }
 
 
@@ -69,6 +74,8 @@ def cannot_simulate(plan) -> str | None:
     for key, why in NOT_SIMULATED:
         if s.get(key):
             return why
+    if s.get("quantization_bit") and s.get("quantization_method", "bnb") != "bnb":
+        return f"{s['quantization_method']} quantization is not simulated (bitsandbytes is, by a stand-in)"
     if plan.n_gpus * plan.nodes > 1 and plan.zero_stage:
         return "DeepSpeed ZeRO sharding is not simulated yet"
     if s.get("optim") and s["optim"] not in SIMULATED_OPTIMIZERS:
@@ -225,7 +232,7 @@ def _judge(plan, request, answer: dict, how: str, seconds: float) -> None:
         "breakdown": {k: round(v / GIB, 4) for k, v in answer["breakdown"].items()},
         "overhead_gib": round(overhead, 3), "analytic_gib": round(analytic.per_device_gib, 3),
         "attn_implementation": answer.get("attn_implementation"), "optim": answer.get("optim"),
-        "settings": answer.get("settings"), "source": how,
+        "settings": answer.get("settings"), "source": how, "stand_ins": answer.get("stand_ins", []),
         "seconds": round(answer.get("seconds", 0.0) if how == "simulated" else seconds, 3),
         "versions": answer.get("versions"),
     }
