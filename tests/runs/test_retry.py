@@ -112,18 +112,20 @@ def test_a_retry_resumes_from_the_newest_checkpoint_with_the_batch_halved(tiny_m
     assert "  per_device_train_batch_size: 2 -> 1\n  gradient_accumulation_steps: 1 -> 2\n" in done.stdout
     new_dir = run_dir.parent / "half-retry1"
     config = yaml.safe_load((new_dir / "train.yaml").read_text())
-    assert config["resume_from_checkpoint"] == str(checkpoint)
+    # relative to the new run directory, which run_sft.sh runs from: the two runs move together
+    assert config["resume_from_checkpoint"] == "../../saves/half/checkpoint-6"
+    assert (new_dir / config["resume_from_checkpoint"]).resolve() == checkpoint
     assert (config["per_device_train_batch_size"], config["gradient_accumulation_steps"]) == (1, 2)
     assert json.loads((new_dir / "plan.json").read_text())["follows"] == {
         "run_id": "half", "run_dir": str(run_dir.resolve()), "reason": "oom",
-        "checkpoint": str(checkpoint), "step": 6, "total_steps": 12}
+        "checkpoint": "../../saves/half/checkpoint-6", "step": 6, "total_steps": 12}
 
     train = subprocess.run(["bash", str(new_dir / "run_sft.sh"), "--foreground"], check=False, capture_output=True,
                            text=True, timeout=600, env=offline_env())
     assert train.returncode == 0, (train.stdout + train.stderr)[-3000:]
     log = train.stdout + train.stderr
     # run_sft.sh says where it resumes, as with --resume: the monitor and status count steps from there
-    assert log.splitlines()[0] == f"Resuming from {checkpoint}"
+    assert log.splitlines()[0] == "Resuming from ../../saves/half/checkpoint-6"
     assert resumed_at_in(log.splitlines()[:3]) == 6
     # transformers keeps the new micro-batch (it restores the checkpoint's only with auto_find_batch_size) and says so
     assert "per_device_train_batch_size: 1 (from args) != 2 (from trainer_state.json)" in log

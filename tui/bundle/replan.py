@@ -30,4 +30,6 @@ def request_from_spec(spec: dict, overrides: dict | None = None):
     hardware = spec["hardware"]
     files = [entry["file_name"] for entry in spec["datasets"]["entries"].values()]
     return build_request(hardware["name"], model_argument(spec), files, spec["plan"]["recipe"],
-                         earlier_choices(spec, "user") | (overrides or {}), hardware["gpus"], hardware["nodes"])
+                         earlier_choices(spec, "user") | (overrides or {}),
+                         # a CPU plan's one "GPU" is the CPU: no GPU count to ask for
+                         None if hardware.get("vendor") == "cpu" else hardware["gpus"], hardware["nodes"])

@@ -145,6 +145,7 @@ def retry_after_oom(run_dir: Path) -> Retry:
         relative = os.path.relpath(checkpoint.path.absolute(), Path(new_spec["paths"]["run_dir"]))
         resumes = {"checkpoint": relative, "step": checkpoint.step, "total_steps": checkpoint.total_steps}
         new_spec["follows"] |= resumes
+        resumes = resumes | {"checkpoint": str(checkpoint.path)}  # said to the user as a path on this machine
     written = write_bundle(new_spec)
     changes = {key: (settings.get(key), new_plan.settings.get(key)) for key in new_plan.settings
                if settings.get(key) != new_plan.settings.get(key)}
