@@ -323,8 +323,10 @@ def _check_limit(name: str, value: Any) -> None:
 
 def _quantization_problem(typed: dict, context: dict, raw: dict) -> str | None:
     bits = typed.get("quantization_bit")
-    if bits is None or ("quantization_method" in raw and "quantization_method" not in typed):
-        return None  # nothing to check, or the method has its own problem already
+    if bits is None:
+        return None
+    # A method with a problem of its own is not used: the bits are checked against the one that
+    # applies without it (the context's, else LLaMA-Factory's default), so what passes here passes alone.
     method_entry = argument("quantization_method")
     method = typed.get("quantization_method", context.get("quantization_method"))
     if method not in method_entry["enum"]:  # the context is meant to be past the gate already
