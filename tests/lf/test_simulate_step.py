@@ -94,12 +94,18 @@ def test_simulate_upcasts_trainable_parameters_to_fp32_unless_pure_bf16(tmp_path
 
 def test_simulate_gemma2_gets_eager_attention_without_flash_attn(tmp_path):
     model = tiny_config_dir(tmp_path, "gemma2", TINY_GEMMA2)
-    auto, sdpa = simulate([
+    auto, sdpa, fa2 = simulate([
         {"model": model, "settings": {**TINY_SHAPE, "gradient_checkpointing": False}},
         {"model": model, "settings": {**TINY_SHAPE, "gradient_checkpointing": False, "flash_attn": "sdpa"}},
+        {"model": model, "settings": {**TINY_SHAPE, "gradient_checkpointing": False, "flash_attn": "fa2"}},
     ])
+    # fa2 asked for: LLaMA-Factory's choice as where flash-attn is installed, run as its stand-in
+    assert fa2["attn_implementation"] == "flash_attention_2"
+    assert fa2["snapshots"]["forward_end_1"]["kinds"]["activations"] == \
+        sdpa["snapshots"]["forward_end_1"]["kinds"]["activations"]
     if auto["flash_attn"] == "fa2":
         pytest.skip("flash-attn is installed here: LLaMA-Factory picks it for Gemma 2")
+    assert any(item.startswith("flash-attention 2 as SDPA") for item in fa2["stand_ins"])
     assert auto["flash_attn"] == "disabled" and auto["attn_implementation"] == "eager"
     assert sdpa["attn_implementation"] == "sdpa"
     # tied embeddings stay tied through to_empty: counted once

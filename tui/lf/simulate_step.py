@@ -89,7 +89,21 @@ def build_model(model_dir: str, s: dict):
     quantization = int(s["quantization_bit"]) if s["quantization_bit"] else None
     config = load_config(model_args)
     init_kwargs: dict = {"low_cpu_mem_usage": True}
-    patch_config(config, None, model_args, init_kwargs, is_trainable=True)
+    stand_ins = []
+    flash_attn_stand_in = s["flash_attn"] == "fa2" and not _flash_attn_installed()
+    if flash_attn_stand_in:  # LLaMA-Factory decides as if flash-attn were installed (it is where you train)
+        import transformers.utils
+
+        installed = transformers.utils.is_flash_attn_2_available
+        transformers.utils.is_flash_attn_2_available = lambda: True
+    try:
+        patch_config(config, None, model_args, init_kwargs, is_trainable=True)
+    finally:
+        if flash_attn_stand_in:
+            transformers.utils.is_flash_attn_2_available = installed
+    if flash_attn_stand_in and getattr(config, "_attn_implementation", None) == "flash_attention_2":
+        config._attn_implementation = "sdpa"
+        stand_ins.append("flash-attention 2 as SDPA's fused kernel (the output and logsumexp kept, as flash-attn's)")
     if type(config) in AutoModelForImageTextToText._model_mapping:
         load_class = AutoModelForImageTextToText
     elif type(config) in AutoModelForSeq2SeqLM._model_mapping:
@@ -100,7 +114,6 @@ def build_model(model_dir: str, s: dict):
     dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype  # from_pretrained's "auto"
     with torch.device("meta"):
         model = load_class.from_config(config, dtype=dtype)
-        stand_ins = []
         if quantization:  # from_pretrained quantizes while loading, before patch_model: so here
             from simulate_standins import quantize_standin
 
@@ -113,6 +126,12 @@ def build_model(model_dir: str, s: dict):
         model = init_adapter(config, model, model_args, finetuning_args, is_trainable=True)
     model.train()
     return model, model_args, stand_ins
+
+
+def _flash_attn_installed() -> bool:
+    from transformers.utils import is_flash_attn_2_available
+
+    return bool(is_flash_attn_2_available())
 
 
 def choose_optimizer(model, s: dict):
@@ -253,6 +272,8 @@ def simulate(model_dir: str, given: dict, real: bool = False) -> dict:
         dtypes[key] = dtypes.get(key, 0) + p.numel()
     config = model.config
     attn = getattr(config, "_attn_implementation", None) or getattr(config, "attn_implementation", None)
+    if any(item.startswith("flash-attention 2") for item in stand_ins):
+        attn = "flash_attention_2"  # run as its stand-in, SDPA's fused kernel
     import llamafactory
     import transformers
 

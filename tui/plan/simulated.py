@@ -29,7 +29,7 @@ from pathlib import Path
 from tui.plan.memory import GIB, Estimate
 
 SIMULATE_SCRIPT = Path(__file__).parents[1] / "lf" / "simulate_step.py"
-SIMULATE_VERSION = 3  # bump when simulate_step.py measures differently: old cache entries are ignored
+SIMULATE_VERSION = 4  # bump when simulate_step.py measures differently: old cache entries are ignored
 TIMEOUT_S = 600
 OFF_VALUES = {"0", "false", "no", "off"}
 # The simulated kinds (simulate_tracker.py) in the plan's breakdown, whose keys the memory bar knows.
