@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.widgets import Input
 
 from tests.app.test_wizard import gated_app
-from tests.support.pilot import settle
+from tests.support.pilot import focus_is, settle
 
 
 def listed(box) -> str:
@@ -24,7 +24,7 @@ async def test_tab_completes_paths_as_a_shell_does(tmp_path, monkeypatch):
         app.go_to("dataset")
         await settle(app, pilot)
         box = app.query_one("#dataset-input", Input)
-        assert app.focused is box
+        await focus_is(app, pilot, box)
         await pilot.press(*"./da")
         await settle(app, pilot)
         assert box._suggestion == "./data/"  # the ghost text is exactly what is missing: "ta/"
@@ -62,7 +62,7 @@ async def test_tab_completes_model_ids_in_their_own_spelling(tmp_path):
         app.go_to("model")
         await settle(app, pilot)
         box = app.query_one("#model-input", Input)
-        assert app.focused is box
+        await focus_is(app, pilot, box)
         await pilot.press(*"qwen/qwen2.5-0.5", "tab")
         await settle(app, pilot)
         assert box.value == "Qwen/Qwen2.5-0.5B" and app.focused is box

@@ -8,7 +8,7 @@ import pytest
 from textual.widgets import Button, Label, Static
 
 from tests.runs.test_runs import export
-from tests.support.pilot import settle
+from tests.support.pilot import press, settle, until
 from tui.app.main import SftTuiApp
 from tui.app.wizard.run import ConfirmOtherHardware
 from tui.app.wizard.state import WizardState
@@ -23,12 +23,10 @@ def offline(monkeypatch):
         monkeypatch.setenv(name, "1")
 
 
-async def wait_until(pilot, predicate, what, seconds=120):
-    for _ in range(int(seconds / 0.2)):
-        if predicate():
-            return
-        await pilot.pause(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+async def wait_until(pilot, predicate, what, seconds=900):
+    """A real run of the tiny model takes seconds on an idle machine and minutes on a busy one: wait for
+    the condition itself, with a deadline only there to end a test that would hang."""
+    await until(pilot, predicate, what, seconds)
 
 
 def shown(app, selector) -> bool:
@@ -42,7 +40,7 @@ async def test_a_second_export_offers_start_for_it_and_keeps_the_first_runs_moni
     async with app.run_test(size=(100, 40)) as pilot:
         app.go_to("run")
         await settle(app, pilot)
-        await pilot.click("#start-run")
+        await press(app, pilot, "#start-run")
         await settle(app, pilot)
         await wait_until(pilot, lambda: app.query("RunMonitor") and app.query_one("RunMonitor").ended_event, "the first run")
         assert app.query_one("RunMonitor").run_dir == first and not shown(app, "#start-run")
@@ -57,12 +55,12 @@ async def test_a_second_export_offers_start_for_it_and_keeps_the_first_runs_moni
         previous = app.query_one("#show-previous", Button)
         assert previous.display and str(previous.label) == "Back to the monitor of first"
 
-        await pilot.click("#show-previous")
+        await press(app, pilot, "#show-previous")
         await settle(app, pilot)
         assert app.query_one("RunMonitor").display and app.query_one("RunMonitor").run_dir == first
         assert shown(app, "#start-run")  # the new bundle's Start stays offered
 
-        await pilot.click("#start-run")
+        await press(app, pilot, "#start-run")
         await settle(app, pilot)
         await wait_until(pilot, lambda: app.query_one("RunMonitor").run_dir == second, "the second run's monitor")
         monitor = app.query_one("RunMonitor")
@@ -79,7 +77,7 @@ async def test_start_asks_before_a_run_planned_for_other_hardware(tiny_model_dir
     async with app.run_test(size=(100, 40)) as pilot:
         app.go_to("run")
         await settle(app, pilot)
-        await pilot.click("#start-run")
+        await press(app, pilot, "#start-run")
         await settle(app, pilot)
         assert isinstance(app.screen, ConfirmOtherHardware)
         question = str(app.screen.query_one("#confirm-text", Label).render())
@@ -89,9 +87,9 @@ async def test_start_asks_before_a_run_planned_for_other_hardware(tiny_model_dir
         await settle(app, pilot)
         assert not (run_dir / "run.pid").exists() and not app.query("RunMonitor")
 
-        await pilot.click("#start-run")
+        await press(app, pilot, "#start-run")
         await settle(app, pilot)
-        await pilot.click("#yes")
+        await press(app, pilot, "#yes")
         await settle(app, pilot)
         await wait_until(pilot, lambda: app.query("RunMonitor") and app.query_one("RunMonitor").ended_event, "the run")
         ended = app.query_one("RunMonitor").ended_event

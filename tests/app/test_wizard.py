@@ -15,7 +15,16 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label
 
 from tests.app.test_snapshots import wizard_state
 from tests.support.llamafactory import BIN, SAMPLE_ALPACA_ROWS, offline_env, write_jsonl
-from tests.support.pilot import fill_to_review, notes, settle, text_of, type_dataset
+from tests.support.pilot import (
+    fill_to_review,
+    focus_is,
+    notes,
+    press,
+    settle,
+    text_of,
+    type_dataset,
+    until,
+)
 from tui.app.main import SftTuiApp
 from tui.app.wizard.widgets import Confirm
 
@@ -42,11 +51,13 @@ async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, t
         await settle(app, pilot)
         assert app.query_one("#devices", DataTable).row_count >= 1  # 1 Hardware
         await pilot.press("ctrl+n")  # 2 Model: typed into the focused input
+        await focus_is(app, pilot, "model-input")
         await pilot.press(*str(tiny_model_dir))
         await settle(app, pilot)
         info = text_of(app, "#model-info")
         assert "qwen2" in info and "weights     complete" in info and "template    qwen" in info
         await pilot.press("ctrl+n")  # 3 Dataset
+        await focus_is(app, pilot, "dataset-input")
         await pilot.press(*str(data), "enter")
         await settle(app, pilot)
         stats = text_of(app, "#dataset-stats")
@@ -56,7 +67,7 @@ async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, t
         assert "fits" in text_of(app, "#plan-verdict")
         settings = app.query_one("#plan-settings", DataTable)
         assert settings.get_row("per_device_train_batch_size")[2] == "fitted"
-        assert app.focused.id == "plan-next"  # a step opens on its primary button
+        await focus_is(app, pilot, "plan-next")  # a step opens on its primary button
         app.query_one("#plan-set", Input).focus()
         await pilot.press(*"num_train_epochs=1", "enter")  # an edit re-plans at once
         await settle(app, pilot)
@@ -68,7 +79,7 @@ async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, t
         app.query_one("#run-name", Input).value = "s2-wizard"
         await pilot.pause()
         assert "Differs from the small-dataset recipe" in text_of(app, "#plan-diff")
-        await pilot.click("#export")
+        await press(app, pilot, "#export")
         await settle(app, pilot)
         run_dir = tmp_path / "out" / "runs" / "s2-wizard"
         assert app.state.run_dir == run_dir and (run_dir / "run_sft.sh").is_file()
@@ -76,13 +87,11 @@ async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, t
         await pilot.press("ctrl+n")  # 6 Run
         await settle(app, pilot)
         assert app.query_one("#steps").active == "run", (app.focused, app.screen)
-        await pilot.click("#start-run")
+        await press(app, pilot, "#start-run")
         await settle(app, pilot)
-        for _ in range(600):  # follow the real run to its end (the monitor polls twice a second)
-            await pilot.pause(0.2)
-            monitor = app.query("RunMonitor")
-            if monitor and monitor.first().ended_event is not None:
-                break
+        # follow the real run to its end: seconds on an idle machine, minutes on a busy one
+        await until(pilot, lambda: app.query("RunMonitor") and app.query_one("RunMonitor").ended_event is not None,
+                    "the real run to end", 900)
         assert app.query("RunMonitor"), [n.message for n in app._notifications]
         monitor = app.query_one("RunMonitor")
         assert monitor.ended_event is not None and monitor.ended_event.kind == "finished", monitor.ended_event
@@ -272,10 +281,10 @@ async def test_each_step_opens_on_its_primary_button_or_the_box_it_needs():
     app = gated_app(model="")
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(app, pilot)
-        assert app.focused.id == "hardware-next"
+        await focus_is(app, pilot, "hardware-next")
         await pilot.press("ctrl+n")
         await settle(app, pilot)
-        assert app.focused.id == "model-input"  # nothing chosen yet: typing starts at once
+        await focus_is(app, pilot, "model-input")  # nothing chosen yet: typing starts at once
         await pilot.press(*"qwen2.5-0.5b")
         await settle(app, pilot)
         await type_dataset(app, pilot, str(REPO / "tests" / "data" / "s2"))
@@ -284,11 +293,11 @@ async def test_each_step_opens_on_its_primary_button_or_the_box_it_needs():
                               ("dataset", "dataset-next")):
             app.go_to(step)
             await settle(app, pilot)
-            assert app.focused.id == primary, (step, app.focused)
+            await focus_is(app, pilot, primary, f"in {step} ")
         app.query_one("#run-name", Input).value = "named"
         app.go_to("review")
         await settle(app, pilot)
-        assert app.focused.id == "export"
+        await focus_is(app, pilot, "export")
 
 
 async def test_the_problem_under_the_cursor_is_shown_whole():

@@ -10,7 +10,7 @@ from pathlib import Path
 from textual.widgets import Button, Input
 
 from tests.app.test_snapshots import wizard_state
-from tests.support.pilot import fill_to_review, notes, settle, submit, text_of
+from tests.support.pilot import fill_to_review, focus_is, notes, settle, submit, text_of
 from tui.app.main import SftTuiApp
 
 REPO = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ async def test_an_invalid_gpu_count_keeps_the_wizard_on_the_hardware_step():
                 await pilot.press(move)
             await settle(app, pilot)
             assert active(app) == "hardware", move
-            assert app.focused is box, move  # typing goes on in the box to fix
+            await focus_is(app, pilot, box, f"after {move} ")  # typing goes on in the box to fix
         assert notes(app).count(sentence) == 4 and app.state.gpus is None
         await pilot.press("backspace", "backspace", "2")  # a count: the wizard goes on, for 2 GPUs
         await pilot.press("ctrl+n")
@@ -122,7 +122,8 @@ async def test_an_unknown_model_keeps_the_wizard_on_the_model_step():
         await pilot.press("ctrl+n")
         await settle(app, pilot)
         box = app.query_one("#model-input", Input)
-        assert active(app) == "model" and app.focused is box
+        assert active(app) == "model"
+        await focus_is(app, pilot, box)
         await pilot.press(*"qwen2.5-7")
         await settle(app, pilot)
         assert "unknown model 'qwen2.5-7': did you mean qwen2.5-7b" in text_of(app, "#model-info")
@@ -134,7 +135,8 @@ async def test_an_unknown_model_keeps_the_wizard_on_the_model_step():
             else:
                 await pilot.press(move)
             await settle(app, pilot)
-            assert active(app) == "model" and app.focused is box, move
+            assert active(app) == "model", move
+            await focus_is(app, pilot, box, f"after {move} ")
         assert notes(app).count("unknown model 'qwen2.5-7': did you mean qwen2.5-7b") == 3
         await pilot.press("b")  # typed on in the box that kept the focus
         await settle(app, pilot)
@@ -163,16 +165,19 @@ async def test_focus_is_where_the_user_types_next_and_enter_in_the_run_name_expo
         await settle(app, pilot)
         await pilot.press("ctrl+n")
         await settle(app, pilot)
+        await focus_is(app, pilot, "model-input")
         await pilot.press(*"qwen2.5-0.5b")
         await settle(app, pilot)
         await pilot.press("ctrl+n")  # the dataset step opens on its box
         await settle(app, pilot)
         box = app.query_one("#dataset-input", Input)
-        assert active(app) == "dataset" and app.focused is box
+        assert active(app) == "dataset"
+        await focus_is(app, pilot, box)
         await pilot.press(*S2[:-1])
         await pilot.press("ctrl+n")  # refused (not validated yet): the box keeps the focus and the text
         await settle(app, pilot)
-        assert active(app) == "dataset" and app.focused is box and "validate the dataset first" in notes(app)
+        assert active(app) == "dataset" and "validate the dataset first" in notes(app)
+        await focus_is(app, pilot, box)
         await pilot.press(S2[-1], "enter")  # typing goes on
         await settle(app, pilot)
         assert box.value == S2 and "20 valid rows of 20" in text_of(app, "#dataset-stats")
@@ -180,7 +185,7 @@ async def test_focus_is_where_the_user_types_next_and_enter_in_the_run_name_expo
         await settle(app, pilot)
         app.go_to("review")
         await settle(app, pilot)
-        assert app.focused.id == "run-name"  # empty: typed first, Enter exports
+        await focus_is(app, pilot, "run-name")  # empty: typed first, Enter exports
         app.query_one("#out-dir", Input).value = str(tmp_path)
         await pilot.press(*"typed-name", "enter")
         await settle(app, pilot)
@@ -233,7 +238,8 @@ async def test_the_app_names_its_own_controls_not_the_cli_s_flags(tmp_path, monk
         assert isinstance(app.screen, Confirm) and "Update it" in str(app.screen.query_one("#yes", Button).label)
         await pilot.click("#no")  # choose another name: nothing written, the name box to type in
         await settle(app, pilot)
-        assert app.focused.id == "run-name" and (run_dir / "train.yaml").read_text() == edited
+        assert (run_dir / "train.yaml").read_text() == edited
+        await focus_is(app, pilot, "run-name")
         app.query_one("#export", Button).press()
         await settle(app, pilot)
         await pilot.click("#yes")  # update it, as export --force: the edited file is kept
@@ -271,13 +277,15 @@ async def test_the_drop_errors_choice_says_yes_or_no():
     async with app.run_test(size=(100, 32)) as pilot:
         app.go_to("dataset")
         await settle(app, pilot)
+        await focus_is(app, pilot, "dataset-input")
         await pilot.press(*str(REPO / "tests" / "data" / "s2-broken" / "train.jsonl"), "enter")
         await settle(app, pilot)
         drop = app.query_one("#drop-errors", Checkbox)
         assert drop.display and str(drop.label).startswith("Drop the rows with errors: no")
         await pilot.press("ctrl+n")  # refused: focus on the choice that lets the wizard go on
         await settle(app, pilot)
-        assert active(app) == "dataset" and app.focused is drop
+        assert active(app) == "dataset"
+        await focus_is(app, pilot, drop)
         await pilot.press("space")
         await pilot.pause()
         assert app.state.drop_errors and str(drop.label).startswith("Drop the rows with errors: yes")

@@ -82,3 +82,25 @@ def on_screen(app, widget=None) -> bool:
     if footers:
         screen = screen.intersection(screen.__class__(0, 0, screen.width, min(f.y for f in footers)))
     return screen.contains_region(widget.region)
+
+
+async def press(app, pilot, selector: str) -> None:
+    """Press a button from the keyboard: focus it (which scrolls it into view) and Enter. A Pilot
+    click lands wherever the button was last drawn, on the command palette when it is off screen."""
+    from textual.widgets import Button
+
+    button = app.screen.query_one(selector, Button)
+    button.focus()
+    await pilot.pause()
+    await pilot.press("enter")
+
+
+async def focus_is(app, pilot, expected, what: str = "", seconds: float = 60.0) -> None:
+    """Wait until the focus is on `expected` (a widget, or its id). Textual moves the focus after the
+    message that asked for it, so under load it lands after a settle: wait for it, not for a time."""
+
+    def there() -> bool:
+        focused = app.focused
+        return focused is expected if not isinstance(expected, str) else focused is not None and focused.id == expected
+
+    await until(pilot, there, f"focus on {expected} {what}(it is on {app.focused})", seconds)
