@@ -34,7 +34,7 @@ def time_command(argv: list[str], runs: int) -> list[float]:
 
 def heavy_imports(args: list[str]) -> list[str]:
     code = (
-        "import sys, io, contextlib\nfrom tui.cli import main\n"
+        "import sys, io, contextlib\nfrom tui.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    try:\n        main({args!r})\n    except SystemExit:\n        pass\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"

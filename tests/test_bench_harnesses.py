@@ -46,3 +46,12 @@ def test_memory_published_harness_prints_rows_and_the_summary():
     assert whole.returncode == 0, whole.stdout + whole.stderr
     assert "safe side (estimate >= measured)" in whole.stdout and "Findings on the large errors" in whole.stdout
     assert "Not expressed:" in whole.stdout and "Q4:" in whole.stdout
+
+
+def test_startup_harness_runs_once():
+    """bench/startup.py imported `tui.cli.main` from the package regroup's old place and crashed."""
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "startup.py"), "--runs", "1"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sft-tui --help" in done.stdout and "heavy imports: none" in done.stdout
+    assert "first wizard screen painted" in done.stdout
