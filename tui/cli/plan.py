@@ -37,7 +37,7 @@ def print_plan(plan, request) -> None:
     if plan.simulated and plan.simulated.get("peak_gib") is not None:
         sim = plan.simulated
         print(f"  simulated: {sim['peak_gib']:.2f} GiB peak in {sim['phase']} (one step on fake tensors, "
-              f"{sim['source']}) + {sim['overhead_gib']:.2f} GiB overhead (analytic); the analytic estimate "
+              f"{sim['source']}) + {sim['overhead_gib']:.2f} GiB overhead; the analytic estimate "
               f"said {sim['analytic_gib']:.1f} GiB")
     elif plan.simulated:
         print(f"  analytic estimate, not simulated: {plan.simulated['why_not']}")

@@ -4,8 +4,9 @@ The planner searches with the analytic model (tui/plan/memory.py: instant); then
 is simulated at exactly its shape by the training environment's python (tui/lf/simulate_step.py,
 a subprocess: this process never imports torch): the user's model built through LLaMA-Factory's
 own loading code on the meta device, two optimizer steps on fake tensors, every storage counted.
-"fits / tight / does not fit" is then judged on the simulated peak plus the analytic overhead
-(the CUDA context and the allocator's fragmentation, which no fake tensor sees).
+"fits / tight / does not fit" is then judged on the simulated peak plus the overhead no fake tensor
+sees, by the analytic model's formula (tui/plan/memory.py: the CUDA context, and fragmentation as
+a fraction of the simulated activations and logits).
 
 Answers are cached in the user cache dir (`simulated/<sha256 of version, config.json, settings>.json`),
 so a plan is simulated once. It is on for users wherever a training environment with
@@ -26,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tui.plan.memory import GIB, Estimate
+from tui.plan.memory import CONTEXT_GIB, FRAGMENTATION, GIB, Estimate
 
 SIMULATE_SCRIPT = Path(__file__).parents[1] / "lf" / "simulate_step.py"
 SIMULATE_VERSION = 4  # bump when simulate_step.py measures differently: old cache entries are ignored
@@ -215,13 +216,16 @@ def _judge(plan, request, answer: dict, how: str, seconds: float) -> None:
     for kind, size in answer["breakdown"].items():
         key = BAR_KIND.get(kind, "activations")
         breakdown[key] += size / GIB
-    overhead = analytic.breakdown.get("overhead", 0.0)
+    # The analytic overhead's formula on the simulated terms: the context, and fragmentation of the
+    # short-lived blocks (activations, backward temporaries, logits).
+    overhead = CONTEXT_GIB.get(request.devices[0].vendor, 0.5) + FRAGMENTATION * (
+        breakdown["activations"] + breakdown["logits"])
     breakdown["overhead"] = overhead
     peak_gib = answer["peak_bytes"] / GIB
     note = (f"memory: simulated ({how}): one training step of {answer.get('model_class', 'the model')} on fake "
             f"tensors peaks at {peak_gib:.2f} GiB in {answer['phase']} (step {answer['step']}), "
-            f"{answer.get('attn_implementation')} attention, {answer.get('optim')}; plus the analytic overhead "
-            f"{overhead:.2f} GiB (the analytic estimate said {analytic.per_device_gib:.2f} GiB)")
+            f"{answer.get('attn_implementation')} attention, {answer.get('optim')}; plus {overhead:.2f} GiB overhead "
+            f"(context, and fragmentation of the simulated activations and logits) (the analytic estimate said {analytic.per_device_gib:.2f} GiB)")
     plan.estimate = Estimate(breakdown=breakdown, cpu_offload_gib=analytic.cpu_offload_gib,
                              trainable_params=answer.get("trainable_params", analytic.trainable_params),
                              notes=[*analytic.notes, note])
