@@ -95,7 +95,7 @@ async def test_the_wizard_goes_from_hardware_to_a_finished_run(tiny_model_dir, t
         assert app.query("RunMonitor"), [n.message for n in app._notifications]
         monitor = app.query_one("RunMonitor")
         assert monitor.ended_event is not None and monitor.ended_event.kind == "finished", monitor.ended_event
-        assert monitor.losses and "finished" in text_of(app, "#run-status")
+        assert monitor.curve.losses and "finished" in text_of(app, "#run-status")
         # after training: a prompt answered by the base and the fine-tuned model, side by side
         assert "sft-tui merge" in text_of(app, "#serve-commands")
         app.query_one("#try-prompt", Input).value = "Write a function that adds two numbers."

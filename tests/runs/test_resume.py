@@ -14,29 +14,29 @@ from tests.runs.test_speed import ESTIMATE
 from tui.runs.follower import Follower
 
 LOGS = Path(__file__).parents[1] / "data" / "logs" / "resumed"
-RECORDED = Path(__file__).parents[1] / "data" / "runs"
 
 
 def resumed_run(tmp_path: Path, until: str | None = None) -> tuple[Path, Path]:
-    """The recorded resumed run as a run directory with an estimate (3,000 tokens a step at 2,400 tok/s),
-    cut at the resumed run's step `until` (train.log before that tqdm step, the jsonl's rows to it)."""
-    import shutil
+    """The recorded resumed run in the recorded finished run's bundle, with an estimate (3,000 tokens a
+    step at 2,400 tok/s), cut at the resumed run's step `until` (train.log before that tqdm step, the
+    jsonl's rows to it). Returns the run directory and its output directory."""
+    from tests.runs.recorded import recorded_run
+    from tui.runs.lifecycle import output_dir_of
 
-    run_dir, output_dir = tmp_path / "runs" / "resumed", tmp_path / "saves" / "resumed"
-    shutil.copytree(RECORDED / "finished", run_dir)
-    output_dir.mkdir(parents=True)
-    plan = json.loads((run_dir / "plan.json").read_text().replace("@ROOT@", str(tmp_path)))
-    plan["paths"] = {"run_dir": str(run_dir), "output_dir": str(output_dir)}
+    run_dir = recorded_run(tmp_path, "finished")
+    output_dir = output_dir_of(run_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    plan = json.loads((run_dir / "plan.json").read_text())
     plan["plan"]["time_estimate"] = {**ESTIMATE, "tokens": 120000}
     (run_dir / "plan.json").write_text(json.dumps(plan))
-    log = (LOGS / "train.log").read_text().replace("@ROOT@", str(tmp_path))
+    log = (LOGS / "train.log").read_text().replace("@ROOT@/saves/resumed", str(output_dir))
     rows = (LOGS / "trainer_log.jsonl").read_text().splitlines(keepends=True)
     if until:
         log = log[:min(log.index(f"| {n}/40") for n in range(int(until) + 1, 41) if f"| {n}/40" in log)]
         second = [i for i, r in enumerate(rows) if '"elapsed_time": "0:00:01"' in r][-1] - 1  # the resumed run's first row
         rows = rows[:next(i for i in range(second, len(rows)) if f'"current_steps": {until},' in rows[i]) + 1]
         (run_dir / "exit_code").unlink()
-    (run_dir / "train.log").write_text(log)
+    (run_dir / "train.log").write_text(log.replace("@ROOT@", str(tmp_path)))
     (output_dir / "trainer_log.jsonl").write_text("".join(rows))
     return run_dir, output_dir
 

@@ -32,6 +32,7 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from tui.app.health import HealthPanel, alert
+from tui.app.loss_curve import LossCurve
 from tui.app.wizard.wording import in_app_words
 from tui.common.text import plural
 from tui.runs.lifecycle import (
@@ -43,17 +44,6 @@ from tui.runs.speed import speed_text
 POLL_S = 0.5
 GPU_POLL_S = 1.0
 LOG_LINES = 2000
-SMOOTHING = 0.8  # exponential moving average of the loss curve
-
-
-def smoothed(values: list[float], weight: float = SMOOTHING) -> list[float]:
-    out, last = [], None
-    for value in values:
-        last = value if last is None else weight * last + (1 - weight) * value
-        out.append(last)
-    return out
-
-
 def shown_path(path: Path | str) -> Path:
     """A path as the screen shows it: relative to the working directory when under it (shorter,
     and the same wherever the runs folder is), else absolute."""
@@ -98,10 +88,7 @@ class RunMonitor(Vertical):
         self.run_dir = Path(run_dir).resolve()
         self.watcher = None
         self.live = False
-        self.steps: list[int] = []
-        self.losses: list[float] = []
-        self.eval_points: list[tuple[int, float]] = []
-        self.lrs: list[float] = []
+        self.curve = LossCurve()
         self.gpu_history: dict[int, list[float]] = {}
         self.peak_mib: dict[int, int] = {}
         self.paused = False
@@ -194,15 +181,12 @@ class RunMonitor(Vertical):
             if event.kind == "line":
                 lines.append(event.text)
             elif event.kind == "metrics" and not event.data.get("final"):
-                step = event.data.get("current_steps", 0)
-                if "loss" in event.data:
-                    self.steps.append(step)
-                    self.losses.append(event.data["loss"])
-                if "eval_loss" in event.data:
-                    self.eval_points.append((step, event.data["eval_loss"]))
-                if "lr" in event.data:
-                    self.lrs.append(event.data["lr"])
+                self.curve.add(event.data)
                 self._dirty_plot = True
+            elif event.kind == "resumed":  # the steps after its checkpoint are trained (and logged) again
+                self.curve.resumed_at(event.data.get("step"))
+                self._dirty_plot = True
+                lines.append(f"── {event.text}")
             elif event.kind in ENDED:
                 self.ended(event)
                 if self.live:
@@ -250,14 +234,7 @@ class RunMonitor(Vertical):
             return
         self._dirty_plot = False
         plot = self.query_one("#loss-plot", PlotextPlot)
-        plt = plot.plt
-        plt.clear_data()
-        if self.losses:
-            plt.plot(self.steps, self.losses, label="loss", marker="braille")
-            if len(self.losses) > 2:
-                plt.plot(self.steps, smoothed(self.losses), label="smoothed", marker="braille")
-        if self.eval_points:
-            plt.plot([s for s, _ in self.eval_points], [v for _, v in self.eval_points], label="eval", marker="dot")
+        self.curve.draw(plot.plt)
         plot.refresh()
 
     @work(thread=True, exclusive=True, group="gpu")
