@@ -135,3 +135,20 @@ def test_simulate_a_qlora_plan_runs_on_the_bitsandbytes_stand_in(gemma2_dir):
     simulated.apply_simulation(p, req, python=PYTHON)
     assert p.simulated["peak_gib"] is not None, p.estimate.notes
     assert any(s.startswith("bitsandbytes 4-bit weights") for s in p.simulated["stand_ins"])
+
+
+def test_simulate_replans_with_the_calibrated_analytic_model_when_the_simulated_step_does_not_fit(gemma2_dir):
+    # No settings of yours: the analytic search fills a 4 GiB card with a big micro-batch (and may
+    # drop checkpointing); the simulated step (eager attention) does not fit, and the search is run
+    # again with the analytic model scaled by this model's simulated / analytic ratio.
+    req = request(gemma2_dir, 4, {"cutoff_len": 2048})
+    first = plan(req)
+    chosen = simulated.apply_simulation(first, req, python=PYTHON)
+    assert first.simulated["peak_gib"] is not None and not first.fits
+    assert chosen is not first and chosen.fits
+    assert chosen.simulated["peak_gib"] is not None and chosen.capacity_gib == first.capacity_gib
+    assert chosen.estimate.per_device_gib <= chosen.capacity_gib * (1 - SAFETY_MARGIN)
+    assert any(n.startswith("memory: re-planned:") for n in chosen.estimate.notes)
+    before = chosen.simulated["replanned_from"]["settings"]
+    assert any(before[k] != chosen.settings.get(k) for k in before)
+    assert chosen.to_json()["estimate"]["fits"] is True

@@ -103,7 +103,7 @@ def cmd_plan(args) -> int:
     result, request, report = make_plan_from_args(args)
     from tui.plan.simulated import apply_simulation
 
-    apply_simulation(result, request, enabled=not args.no_simulate,
+    result = apply_simulation(result, request, enabled=not args.no_simulate,
                      progress=None if args.json else lambda text: print(text, file=sys.stderr, flush=True))
     if args.json:
         print_json(result.to_json() | {"model": request.model.to_json()})  # id, source, params, active_params, template
