@@ -35,6 +35,7 @@ from tui.models.architecture import Architecture
 from tui.plan.memory import GIB, TrainingShape, estimate
 
 SCRIPT = REPO / "tui" / "lf" / "simulate_step.py"
+SHORT_ATTN = {"flash_attention_2": "fa2"}
 
 # (model profile, finetuning_type, extra settings, micro-batch, tokens)
 LORA, FULL, FREEZE = "lora", "full", "freeze"
@@ -42,6 +43,9 @@ NO_GC = {"gradient_checkpointing": False}
 PURE = {"pure_bf16": True, "bf16": False}
 EAGER = {"flash_attn": "disabled"}
 SDPA = {"flash_attn": "sdpa"}
+FA2 = {"flash_attn": "fa2"}  # a stand-in where flash-attn is not installed
+QLORA = {"quantization_bit": 4}
+PAGED = {"optim": "paged_adamw_8bit"}
 ROWS = [
     ("qwen2.5-0.5b", LORA, {}, 1, 1024),
     ("qwen2.5-0.5b", FULL, {}, 4, 1024),
@@ -77,6 +81,13 @@ ROWS = [
     ("qwen2.5-14b", LORA, {}, 1, 8192),
     ("phi-4", LORA, {}, 1, 2048),
     ("qwen3-30b-a3b", LORA, {}, 1, 2048),
+    ("gemma-2-9b", LORA, {**NO_GC, **FA2}, 1, 2048),
+    ("qwen2.5-7b", LORA, QLORA, 1, 2048),
+    ("llama-3.1-8b", LORA, {**QLORA, **PAGED}, 1, 4096),
+    ("qwen2.5-14b", LORA, QLORA, 1, 4096),
+    ("qwen2.5-32b", LORA, {**QLORA, **PAGED}, 1, 2048),
+    ("mixtral-8x7b", LORA, QLORA, 1, 2048),
+    ("llama-3.2-1b", FULL, {"optim": "adamw_8bit"}, 4, 1024),
 ]
 
 
@@ -90,7 +101,8 @@ def analytic_gib(arch: Architecture, s: dict) -> float:
         arch=arch, finetuning_type=s["finetuning_type"], compute_bytes=2, pure_bf16=bool(s.get("pure_bf16")),
         micro_batch=s["per_device_train_batch_size"], seq_len=s["cutoff_len"],
         gradient_checkpointing=s["gradient_checkpointing"],
-        attention="eager" if s["flash_attn"] == "disabled" else "sdpa",
+        attention={"disabled": "eager", "fa2": "fa2"}.get(s["flash_attn"], "sdpa"),
+        quantization_bit=s.get("quantization_bit"), optim=s.get("optim") or "adamw_torch",
     )
     est = estimate(shape)
     return (est.per_device_gib - est.breakdown.get("overhead", 0.0))
@@ -100,18 +112,23 @@ def label(method: str, extra: dict, s: dict) -> str:
     parts = [method, "pure-bf16" if s.get("pure_bf16") else "bf16+fp32", "gc" if s["gradient_checkpointing"] else "no-gc"]
     if "flash_attn" in extra:
         parts.append({"disabled": "eager", "sdpa": "sdpa"}.get(extra["flash_attn"], extra["flash_attn"]))
+    if s.get("quantization_bit"):
+        parts[0] = f"qlora{s['quantization_bit']}"
+    if s.get("optim"):
+        parts.append(s["optim"])
     return " ".join(parts)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", help="rows whose model name contains this")
+    parser.add_argument("--only", help="rows whose model name and setting (e.g. 'qlora4') contain this")
     parser.add_argument("--limit", type=int, help="the first N rows only")
     parser.add_argument("--python", default=sys.executable, help="the training environment's python")
     parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args(argv)
     profiles = {p.name: p.data for p in load_profiles().of("models")}
-    rows = [r for r in ROWS if not args.only or args.only in r[0]][:args.limit]
+    rows = [r for r in ROWS if not args.only or args.only in f"{r[0]} {label(r[1], r[2], settings_of(*r[1:]))}"]
+    rows = rows[:args.limit]
     with tempfile.TemporaryDirectory(prefix="sft-tui-bench-sim-") as tmp:
         requests = []
         for i, (model, method, extra, batch, tokens) in enumerate(rows):
@@ -124,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                                 text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
         proc.stdin.write(json.dumps(requests))
         proc.stdin.close()
-        header = (f"{'model':<16} {'method':<24} {'bs x L':>9} {'attn':>6} {'analytic':>9} {'simulated':>9} "
+        header = (f"{'model':<16} {'method':<38} {'bs x L':>9} {'attn':>6} {'analytic':>9} {'simulated':>9} "
                   f"{'diff':>7} {'phase':>9} {'s':>6}")
         print(header)
         print("-" * len(header))
@@ -140,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             name = label(method, extra, s)
             if "error" in answer:
                 errors.append((model, name, answer["error"]))
-                print(f"{model:<16} {name:<24} {batch:>4}x{tokens:<4} error: {answer['error'][:80]}", flush=True)
+                print(f"{model:<16} {name:<38} {batch:>4}x{tokens:<4} error: {answer['error'][:80]}", flush=True)
                 continue
             ana = analytic_gib(Architecture.from_config(profiles[model]["architecture"]), s)
             sim = answer["peak_bytes"] / GIB
@@ -150,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                             "simulated_gib": round(sim, 3), "diff": round(diff, 4), "phase": answer["phase"],
                             "seconds": answer["seconds"], "breakdown_gib": {k: round(v / GIB, 3) for k, v in
                                                                             answer["breakdown"].items()}})
-            print(f"{model:<16} {name:<24} {batch:>4}x{tokens:<4} {answer['attn_implementation']:>6} {ana:>9.2f} "
+            print(f"{model:<16} {name:<38} {batch:>4}x{tokens:<4} {SHORT_ATTN.get(answer['attn_implementation'], answer['attn_implementation']):>6} {ana:>9.2f} "
                   f"{sim:>9.2f} {diff:>+7.1%} {answer['phase']:>9} {answer['seconds']:>6.1f}", flush=True)
         proc.wait()
     if results:
