@@ -152,3 +152,20 @@ def test_simulate_replans_with_the_calibrated_analytic_model_when_the_simulated_
     before = chosen.simulated["replanned_from"]["settings"]
     assert any(before[k] != chosen.settings.get(k) for k in before)
     assert chosen.to_json()["estimate"]["fits"] is True
+
+
+def test_simulate_export_writes_the_simulated_verdict_into_plan_json(gemma2_dir, tmp_path):
+    from tests.support.llamafactory import SAMPLE_ALPACA_ROWS, write_jsonl
+
+    data = write_jsonl(tmp_path / "rows.jsonl", SAMPLE_ALPACA_ROWS)
+    env = dict(os.environ, SFT_TUI_SIMULATE="1", SFT_TUI_MODEL_FACTS="0")
+    done = subprocess.run([str(BIN / "sft-tui"), "export", "--model", str(gemma2_dir), "--hardware", "rtx4090-24g",
+                           "--dataset", str(data),
+                           "--set", "cutoff_len=256", "--set", "disable_gradient_checkpointing=true", "--set",
+                           "lora_rank=8", "--out", str(tmp_path), "--json"],
+                          capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = Path(json.loads(done.stdout)["run_dir"])
+    estimate = json.loads((run_dir / "plan.json").read_text())["plan"]["estimate"]
+    assert estimate["simulated"]["peak_gib"] > 0
+    assert any(n.startswith("memory: simulated") for n in estimate["notes"])

@@ -92,19 +92,22 @@ def make_plan_from_args(args):
         request, report = build_request(args.hardware, args.model, args.dataset, args.recipe,
                                         parse_overrides(args.set or []), args.gpus, args.nodes, modelscope=bool(getattr(args, "modelscope", False)))
         request.price_per_gpu_hour = getattr(args, "price_per_gpu_hour", None)
-        return make_plan(request), request, report
+        result = make_plan(request)
     except (RequestError, ValueError) as err:
         raise UserError(str(err)) from None
+    from tui.plan.simulated import apply_simulation
+
+    # The chosen plan judged on its simulated step (the training environment's python; cached).
+    result = apply_simulation(result, request, enabled=not getattr(args, "no_simulate", False),
+                              progress=None if getattr(args, "json", False) else
+                              lambda text: print(text, file=sys.stderr, flush=True))
+    return result, request, report
 
 
 def cmd_plan(args) -> int:
     from tui.datasets.gate import dataset_refusal
 
     result, request, report = make_plan_from_args(args)
-    from tui.plan.simulated import apply_simulation
-
-    result = apply_simulation(result, request, enabled=not args.no_simulate,
-                     progress=None if args.json else lambda text: print(text, file=sys.stderr, flush=True))
     if args.json:
         print_json(result.to_json() | {"model": request.model.to_json()})  # id, source, params, active_params, template
     else:
@@ -266,6 +269,8 @@ def add_plan_arguments(p, model_required: bool) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting (LLaMA-Factory's name); repeatable")
     p.add_argument("--price-per-gpu-hour", type=_price, metavar="X",
                    help="what one GPU costs an hour: the time estimate also gives the cost")
+    p.add_argument("--no-simulate", action="store_true", help="keep the analytic memory estimate: do not simulate "
+                   "the training step in the training environment")
 
 
 def add_plan_parsers(sub) -> None:
@@ -274,8 +279,6 @@ def add_plan_parsers(sub) -> None:
                        "with what would fit), 2 bad input.")
     add_plan_arguments(p, model_required=True)
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
-    p.add_argument("--no-simulate", action="store_true", help="keep the analytic memory estimate: do not simulate "
-                   "the training step in the training environment")
     p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("export", help="write a run bundle (train.yaml, run_sft.sh, ...) for a plan",
