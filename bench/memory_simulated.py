@@ -37,7 +37,21 @@ from tui.plan.memory import GIB, TrainingShape, estimate
 SCRIPT = REPO / "tui" / "lf" / "simulate_step.py"
 SHORT_ATTN = {"flash_attention_2": "fa2"}
 
-# (model profile, finetuning_type, extra settings, micro-batch, tokens)
+# Models without a profile: config.json from the published values (Qwen/Qwen2-VL-2B-Instruct).
+# Its rows take a text-only batch (no image tokens); the vision tower's weights are held, frozen.
+CONFIGS = {
+    "qwen2-vl-2b": {
+        "architectures": ["Qwen2VLForConditionalGeneration"], "model_type": "qwen2_vl", "hidden_size": 1536,
+        "intermediate_size": 8960, "num_hidden_layers": 28, "num_attention_heads": 12, "num_key_value_heads": 2,
+        "vocab_size": 151936, "tie_word_embeddings": True, "max_position_embeddings": 32768, "rms_norm_eps": 1e-06,
+        "rope_theta": 1000000.0, "rope_scaling": {"type": "mrope", "mrope_section": [16, 24, 24]},
+        "vision_config": {"depth": 32, "embed_dim": 1280, "hidden_size": 1536, "mlp_ratio": 4, "num_heads": 16,
+                          "in_chans": 3, "patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2},
+        "image_token_id": 151655, "video_token_id": 151656, "vision_start_token_id": 151652,
+    },
+}
+
+# (model profile or CONFIGS name, finetuning_type, extra settings, micro-batch, tokens)
 LORA, FULL, FREEZE = "lora", "full", "freeze"
 NO_GC = {"gradient_checkpointing": False}
 PURE = {"pure_bf16": True, "bf16": False}
@@ -88,6 +102,8 @@ ROWS = [
     ("qwen2.5-32b", LORA, {**QLORA, **PAGED}, 1, 2048),
     ("mixtral-8x7b", LORA, QLORA, 1, 2048),
     ("llama-3.2-1b", FULL, {"optim": "adamw_8bit"}, 4, 1024),
+    ("qwen2-vl-2b", LORA, {}, 1, 2048),
+    ("qwen2-vl-2b", LORA, NO_GC, 2, 1024),
 ]
 
 
@@ -106,6 +122,18 @@ def analytic_gib(arch: Architecture, s: dict) -> float:
     )
     est = estimate(shape)
     return (est.per_device_gib - est.breakdown.get("overhead", 0.0))
+
+
+def architecture(model: str, profiles: dict) -> Architecture:
+    """The architecture as the planner sees it: a profile's counts, or for a config.json the
+    meta-device facts where the training environment gives them (as for a local or hub model)."""
+    if model not in CONFIGS:
+        return Architecture.from_config(profiles[model]["architecture"])
+    from tui.models.facts import facts_for
+
+    arch = Architecture.from_config(CONFIGS[model])
+    facts, _ = facts_for(CONFIGS[model])
+    return facts.apply(arch) if facts is not None else arch
 
 
 def label(method: str, extra: dict, s: dict) -> str:
@@ -134,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, (model, method, extra, batch, tokens) in enumerate(rows):
             folder = Path(tmp) / f"{i}-{model}"
             folder.mkdir()
-            config = {"dtype": "bfloat16", **profiles[model]["architecture"]}
+            config = {"dtype": "bfloat16", **(CONFIGS.get(model) or profiles[model]["architecture"])}
             (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
             requests.append({"model": str(folder), "settings": settings_of(method, extra, batch, tokens)})
         proc = subprocess.Popen([args.python, str(SCRIPT), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -159,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 errors.append((model, name, answer["error"]))
                 print(f"{model:<16} {name:<38} {batch:>4}x{tokens:<4} error: {answer['error'][:80]}", flush=True)
                 continue
-            ana = analytic_gib(Architecture.from_config(profiles[model]["architecture"]), s)
+            ana = analytic_gib(architecture(model, profiles), s)
             sim = answer["peak_bytes"] / GIB
             diff = ana / sim - 1
             results.append({"model": model, "method": name, "batch": batch, "tokens": tokens,
