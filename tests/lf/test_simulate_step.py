@@ -50,7 +50,8 @@ TINY_QWEN2_BF16 = {
 @pytest.mark.parametrize("settings", [
     {"finetuning_type": "lora", "gradient_checkpointing": True},
     {"finetuning_type": "full", "gradient_checkpointing": False, "optim": "adamw_torch"},
-], ids=["lora-checkpointing", "full-foreach"])
+    {"finetuning_type": "lora", "lora_dropout": 0.1, "use_dora": True},
+], ids=["lora-checkpointing", "full-foreach", "dora-dropout"])
 def test_simulate_fake_peak_agrees_with_the_same_step_on_real_cpu_tensors(tiny_model_dir, settings):
     settings = {**TINY_SHAPE, **settings}
     fake, real = simulate([{"model": str(tiny_model_dir), "settings": settings},

@@ -12,7 +12,8 @@ The request: {"model": DIR (a config.json is enough), "settings": {...}, "real":
 are the plan's LLaMA-Factory arguments: finetuning_type (lora/full/freeze), lora_rank,
 lora_target, freeze_trainable_layers, pure_bf16, bf16, fp16, gradient_checkpointing (or
 disable_gradient_checkpointing), flash_attn, upcast_layernorm, per_device_train_batch_size,
-cutoff_len (the longest batch), optim. One JSON line comes back (see `simulate`), or {"error": ...}.
+cutoff_len (the longest batch), optim, quantization_bit, double_quantization, and those in
+MODEL_ARGS / FINETUNING_ARGS below as LLaMA-Factory takes them. One JSON line comes back (see `simulate`), or {"error": ...}.
 
 The model is built the way LLaMA-Factory 0.9.5's `load_model` builds it, calling its own code
 wherever it decides something: `patch_config` (dtype, `configure_attn_implementation`: Gemma 2
@@ -48,6 +49,11 @@ SETTING_DEFAULTS = {
     "upcast_layernorm": False, "per_device_train_batch_size": 1, "cutoff_len": 1024, "optim": None,
     "quantization_bit": None, "double_quantization": True,
 }
+# Further LLaMA-Factory arguments that change memory, passed through as given when a plan sets them.
+MODEL_ARGS = ("use_reentrant_gc", "upcast_lmhead_output")
+FINETUNING_ARGS = ("lora_alpha", "lora_dropout", "use_dora", "use_rslora", "freeze_trainable_modules",
+                   "freeze_extra_modules", "additional_target", "freeze_vision_tower",
+                   "freeze_multi_modal_projector", "freeze_language_model")
 STEPS = 2
 GIB = 2**30
 
@@ -76,10 +82,12 @@ def build_model(model_dir: str, s: dict):
     model_args = ModelArguments(
         model_name_or_path=model_dir, flash_attn=s["flash_attn"], train_from_scratch=True,
         disable_gradient_checkpointing=not s["gradient_checkpointing"], upcast_layernorm=s["upcast_layernorm"],
+        **{k: s[k] for k in MODEL_ARGS if s.get(k) is not None},
     )
     finetuning_args = FinetuningArguments(
         finetuning_type=s["finetuning_type"], lora_rank=int(s["lora_rank"]), lora_target=s["lora_target"],
         freeze_trainable_layers=int(s["freeze_trainable_layers"]), pure_bf16=bool(s["pure_bf16"]),
+        **{k: s[k] for k in FINETUNING_ARGS if s.get(k) is not None},
     )
     # hparams/parser.py: bf16 or pure_bf16 -> bfloat16, fp16 -> float16; else patch_config infers it.
     if s["bf16"] or s["pure_bf16"]:

@@ -30,7 +30,7 @@ from pathlib import Path
 from tui.plan.memory import CONTEXT_GIB, FRAGMENTATION, GIB, Estimate
 
 SIMULATE_SCRIPT = Path(__file__).parents[1] / "lf" / "simulate_step.py"
-SIMULATE_VERSION = 4  # bump when simulate_step.py measures differently: old cache entries are ignored
+SIMULATE_VERSION = 5  # bump when simulate_step.py measures differently: old cache entries are ignored
 TIMEOUT_S = 600
 OFF_VALUES = {"0", "false", "no", "off"}
 # The simulated kinds (simulate_tracker.py) in the plan's breakdown, whose keys the memory bar knows.
@@ -45,6 +45,10 @@ NOT_SIMULATED = (
     ("use_galore", "GaLore is not simulated yet"), ("use_apollo", "APOLLO is not simulated yet"),
     ("use_badam", "BAdam is not simulated yet"),
 )
+# Plan settings simulate_step.py passes to LLaMA-Factory as they are (its MODEL_ARGS, FINETUNING_ARGS).
+PASSED_THROUGH = ("use_reentrant_gc", "upcast_lmhead_output", "lora_alpha", "lora_dropout", "use_dora", "use_rslora",
+                  "freeze_trainable_modules", "freeze_extra_modules", "additional_target", "freeze_vision_tower",
+                  "freeze_multi_modal_projector", "freeze_language_model")
 SIMULATED_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adamw_hf", "sgd", "adagrad", "rmsprop",
                         # bitsandbytes' optimizers, by a stand-in of the same state memory
                         "adamw_8bit", "adamw_bnb_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit",
@@ -67,6 +71,7 @@ def simulation_settings(plan) -> dict:
         "per_device_train_batch_size": int(s.get("per_device_train_batch_size", 1)),
         "cutoff_len": int(plan.seq_len), "optim": s.get("optim"),
         "quantization_bit": s.get("quantization_bit"), "double_quantization": s.get("double_quantization", True),
+        **{k: s[k] for k in PASSED_THROUGH if s.get(k) is not None},
     }
 
 
