@@ -135,3 +135,15 @@ def test_a_bundle_naming_no_environment_uses_the_llamafactory_beside_sft_tui(tin
     started = train_to_the_end(run_dir, env=offline_env() | {"PATH": "/usr/bin:/bin"})
     assert (f"llamafactory-cli is not on PATH: using the LLaMA-Factory installed beside sft-tui "
             f"({BIN / 'llamafactory-cli'})") in started.stdout
+
+
+def test_export_for_another_machine_says_how_to_take_it_there(tmp_path):
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"instruction": "q", "output": "a"}\n')
+    done = sft_tui("export", "--hardware", "h100-80g", "--model", "qwen2.5-0.5b", "--dataset", data,
+                   "--out", tmp_path, "--name", "rented", check=True)
+    assert f"Take it there:  sft-tui pack {tmp_path / 'runs' / 'rented'}   (the bundle and its data, one archive)" in done.stdout
+    packed = sft_tui("pack", tmp_path / "runs" / "rented", check=True)
+    size = round((tmp_path / "rented.tar.gz").stat().st_size / 1e3)  # a small archive is said in kB, not "0.0 MB"
+    assert packed.stdout.splitlines()[0] == f"Wrote {tmp_path / 'rented.tar.gz'} (10 files, {size} kB), with MANIFEST.sha256."
+    assert "note: " not in packed.stdout  # a hub model, no env, no images: nothing left behind

@@ -21,8 +21,9 @@ def cmd_pack(args) -> int:
                     "notes": result.notes})
         return EXIT_OK
     run_id = result.files[0].split("/")[1]
-    print(f"Wrote {result.archive} ({len(result.files)} files, {result.archive.stat().st_size / 1e6:.1f} MB), "
-          f"with MANIFEST.sha256.")
+    size = result.archive.stat().st_size
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{max(1, round(size / 1e3))} kB"
+    print(f"Wrote {result.archive} ({len(result.files)} files, {shown}), with MANIFEST.sha256.")
     for source, target in result.carried.items():
         print(f"  carried {source} as runs/{run_id}/{target}")
     for note in result.notes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 
 from tui.cli.common import EXIT_OK, EXIT_PROBLEMS, UserError, plural, print_json
@@ -205,6 +206,9 @@ def cmd_export(args) -> int:
         registered = register_into(Path(args.register_into), spec["datasets"]["entries"], args.replace) if args.register_into else None
     except BundleError as err:
         raise UserError(str(err)) from None
+    from tui.cli.history import record_in_history
+
+    record_in_history([written.run_dir])
     command = f"bash {written.run_dir / 'run_sft.sh'}"
     if args.json:
         print_json({"run_dir": str(written.run_dir), "files": written.written, "kept": written.kept,
@@ -223,6 +227,8 @@ def cmd_export(args) -> int:
         if not fits:
             print("warning: this plan does not fit the hardware's memory (see README.md in the run directory)")
         print(f"Start it:  {command}")
+        if spec["hardware"]["name"] != "detected":  # planned for another machine: how to take it there
+            print(f"Take it there:  sft-tui pack {shlex.quote(str(written.run_dir))}   (the bundle and its data, one archive)")
     return EXIT_OK
 
 

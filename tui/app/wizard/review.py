@@ -48,7 +48,7 @@ class ReviewStep(Step):
 
     def on_mount(self) -> None:
         self.default_env: str | None = None  # the environment filled in for the user, while they keep it
-        self.result_for: tuple | None = None  # the plan_key() the export-result line is about
+        self.result_for: tuple | None = None  # the choices() the export-result line is about
         self.query_one("#train-env", Input).value = self.state.env or self.fill_default_env()
 
     def fill_default_env(self) -> str:
@@ -69,7 +69,7 @@ class ReviewStep(Step):
     def forget_stale_result(self) -> None:
         """The 'Wrote …' (or 'already exists') line is about the plan it was written for: once the
         plan has changed it goes, and the step says the bundle is of the old plan."""
-        if self.result_for is None or self.result_for == self.state.plan_key():
+        if self.result_for is None or self.result_for == self.state.choices():
             return
         self.result_for = None
         result = self.query_one("#export-result", Static)
@@ -84,9 +84,8 @@ class ReviewStep(Step):
         from tui.bundle.spec import LaunchOptions, make_spec
 
         s = self.state
-        s.env = self.query_one("#train-env", Input).value.strip()
-        s.out_dir = self.query_one("#out-dir", Input).value.strip() or "."
-        s.run_name = self.query_one("#run-name", Input).value.strip()
+        s.set_launch(self.query_one("#train-env", Input).value.strip(), self.query_one("#out-dir", Input).value.strip(),
+                     self.query_one("#run-name", Input).value.strip())
         return make_spec(s.plan, s.request, s.report, LaunchOptions(env=s.env or None), Path(s.out_dir).expanduser(),
                          s.run_name or None, hardware_name=s.hardware)
 
@@ -168,18 +167,19 @@ class ReviewStep(Step):
                 spec, cleaned = with_cleaned_copies(spec, self.state.report)
             written = write_bundle(spec, force=force, cleaned=cleaned)
         except (BundleError, DatasetFileError, OSError) as err:
-            self.result_for = self.state.plan_key()
+            self.result_for = self.state.choices()
             result.update(Text(in_app_words(str(err)), style="red"))
             if not force and isinstance(err, BundleError) and exists:
                 self.ask_to_update(run_dir)
             return
-        self.state.run_dir = written.run_dir
-        self.state.exported_plan = self.result_for = self.state.plan_key()
+        self.state.exported(written.run_dir)
+        self.result_for = self.state.choices()
         self.app.mark_exported()
         kept = "".join(f"\nkept your edited {name}; the new version is beside it as {name}{NEW_SUFFIX}"
                        for name in written.kept)
         result.update(Content.from_markup(
-            "[green]$did $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run$kept",
+            "[green]$did $run[/green]: $files\nStart it here (step 6) or headless: sft-tui run $run\n"
+            "For another machine: sft-tui pack $run (the bundle and its data, one archive)$kept",
             did="Updated" if force else "Wrote", run=str(written.run_dir), files=", ".join(written.written), kept=kept))
         for copy, rows in written.dropped.items():
             self.notify(f"{plural(rows, 'row')} with errors left out of the copy {copy}")
