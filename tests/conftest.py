@@ -72,3 +72,26 @@ def private_cache_home(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_home(tmp_path_factory):
+    """XDG_DATA_HOME in a tmp dir for the whole session (and the processes tests start): the run history
+    and the demo's files never go to ~/.local/share."""
+    path = tmp_path_factory.mktemp("data-home")
+    before = os.environ.get("XDG_DATA_HOME")
+    os.environ["XDG_DATA_HOME"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("XDG_DATA_HOME", None)
+    else:
+        os.environ["XDG_DATA_HOME"] = before
+
+
+@pytest.fixture(autouse=True)
+def private_run_history(tmp_path_factory, monkeypatch):
+    """Each test its own run history ($SFT_TUI_HISTORY, a file the processes it starts use too): a run one
+    test records never calibrates another test's plan."""
+    path = tmp_path_factory.mktemp("history") / "history.sqlite3"
+    monkeypatch.setenv("SFT_TUI_HISTORY", str(path))
+    return path

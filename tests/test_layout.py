@@ -11,7 +11,7 @@ import pytest
 
 TUI = Path(__file__).resolve().parents[1] / "tui"
 # The pipeline, top to bottom. `cli` may open the app (no sub-command); the app never calls the CLI.
-STAGES = ("common", "hardware", "models", "datasets", "plan", "bundle", "runs", "after", "app", "cli")
+STAGES = ("common", "hardware", "history", "models", "datasets", "plan", "bundle", "runs", "after", "app", "cli")
 MAX_LINES = 500
 MODULES = sorted(p for p in TUI.rglob("*.py") if "_data" not in p.parts)
 

@@ -16,6 +16,7 @@ from tui.cli.common import EXIT_OK, EXIT_USAGE, UserError
 from tui.cli.compare import add_compare_parsers
 from tui.cli.datasets import add_dataset_parsers
 from tui.cli.hardware import add_hardware_parsers
+from tui.cli.history import add_history_parsers
 from tui.cli.plan import add_plan_parsers
 from tui.cli.runs import add_run_parsers
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parsers(sub)
     add_after_parsers(sub)
     add_compare_parsers(sub)
+    add_history_parsers(sub)
     return parser
 
 

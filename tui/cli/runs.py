@@ -26,6 +26,9 @@ def cmd_run(args) -> int:
         status = start_run(Path(args.run_dir), resume=args.resume, force=args.force)
     except RunError as err:
         raise UserError(str(err)) from None
+    from tui.cli.history import record_in_history
+
+    record_in_history([status.run_dir])
     run_dir = _quote(status.run_dir)
     from tui.runs.lifecycle import read_state
 
@@ -62,7 +65,11 @@ def cmd_status(args) -> int:
     from tui.runs.logfiles import format_duration
     from tui.runs.summary import run_summary, runs_in
 
-    rows = [run_summary(path) for path in runs_in(Path(args.runs_dir))]
+    paths = runs_in(Path(args.runs_dir))
+    rows = [run_summary(path) for path in paths]
+    from tui.cli.history import record_in_history
+
+    record_in_history(paths)
     if args.json:
         print_json(rows)
         return EXIT_OK
@@ -138,9 +145,12 @@ def follow_headless(run_dir: Path, as_json: bool, notifier=None) -> int:
     )
     from tui.runs.watch import RunWatcher, exit_status_of, plain_line
 
+    from tui.cli.history import record_in_history
+
     watcher = RunWatcher(run_dir)
     if watcher.status.status == "new":
         raise UserError(f"{run_dir} has not been started: `sft-tui run {_quote(run_dir)}`")
+    record_in_history([run_dir])
     gpus = GpuPoller() if watcher.status.status == "running" else None
     try:
         while True:
@@ -159,6 +169,7 @@ def follow_headless(run_dir: Path, as_json: bool, notifier=None) -> int:
                 if event.kind in ENDED:
                     if event.kind == "failed" and not as_json:
                         print_failure_details(event, run_dir)
+                    record_in_history([run_dir])
                     return exit_status_of(event)
             time.sleep(POLL_S)
     except KeyboardInterrupt:
