@@ -40,7 +40,7 @@ class SftTuiApp(App):
         super().__init__()
         self.monitor_dir = Path(monitor) if monitor else None
         self.state = state or WizardState()
-        self.saved_choices = self.choices()  # what quitting may drop without asking: the start, or the last export
+        self.saved_choices = self.state.choices()  # what quitting may drop without asking: the start, or the last export
         self.quit_question: Confirm | None = None
 
     def compose(self) -> ComposeResult:
@@ -68,21 +68,15 @@ class SftTuiApp(App):
 
     # --- quitting ----------------------------------------------------------------------------
 
-    def choices(self) -> tuple:
-        """What the user chose in the wizard that an export would keep."""
-        s = self.state
-        return (s.hardware, s.gpu_indices, getattr(s, "gpus", None), s.model, tuple(s.datasets), s.drop_errors,
-                s.recipe, sorted(s.overrides.items()))
-
     def mark_exported(self) -> None:
-        self.saved_choices = self.choices()
+        self.saved_choices = self.state.choices()
 
     def action_quit(self) -> None:
         """Every way to quit (keys, the palette's Quit) comes here."""
         if self.screen is self.quit_question:  # asked already: a second quit key means it
             self.exit()
             return
-        if self.monitor_dir is not None or self.choices() == self.saved_choices:
+        if self.monitor_dir is not None or self.state.choices() == self.saved_choices:
             self.exit()
             return
 
@@ -260,6 +254,6 @@ class SftTuiApp(App):
         self.call_from_thread(self._demo_started, Path(status.run_dir))
 
     def _demo_started(self, run_dir: Path) -> None:
-        self.state.run_dir = run_dir
+        self.state.attach_run(run_dir)
         self.go_to("run")
         self.query_one("#run-step").attach(run_dir)

@@ -62,7 +62,7 @@ class DatasetStep(Step):
         if not paths:
             self.notify("type the dataset paths first", severity="warning")
             return
-        self.state.datasets, self.state.report, self.state.plan = paths, None, None
+        self.state.choose_datasets(paths)
         self.query_one("#dataset-stats", Static).update("validating…")
         self.validate(paths)
 
@@ -80,11 +80,10 @@ class DatasetStep(Step):
 
     @on(Input.Changed, "#dataset-input")
     def paths_changed(self, event: Input.Changed) -> None:
-        if event.value.split() != self.state.datasets:  # the report is of other files now
-            self.state.report, self.state.plan = None, None
+        self.state.datasets_edited(event.value.split())  # other files: their report and plan are gone
 
     def show(self, report) -> None:
-        self.state.report = report
+        self.state.dataset_validated(report)
         table = self.query_one("#dataset-problems", DataTable)
         table.clear()
         self.problem_rows = {}
@@ -143,7 +142,7 @@ class DatasetStep(Step):
 
     @on(Checkbox.Changed, "#drop-errors")
     def drop_changed(self, event: Checkbox.Changed) -> None:
-        self.state.drop_errors = event.value
+        self.state.set_drop_errors(event.value)
         event.checkbox.label = drop_label(event.value)
 
     @on(Button.Pressed, "#dataset-next")

@@ -60,7 +60,7 @@ class HardwareStep(Step):
         self.app.call_from_thread(self.show, detection)
 
     def show(self, detection: Detection) -> None:
-        self.state.detection = detection
+        self.state.detected(detection)
         self.query_one("#summary", Static).update(summary_line(detection))
         table = self.query_one("#devices", DataTable)
         table.clear()
@@ -86,13 +86,12 @@ class HardwareStep(Step):
             return
         chosen = set(self.state.gpu_indices if self.state.gpu_indices is not None else (d.index for d in detection.gpus))
         chosen ^= {int(index)}
-        self.state.gpu_indices = sorted(chosen)
+        self.state.choose_gpus(sorted(chosen))
         self.show(detection)
 
     @on(Select.Changed, "#hardware-profile")
     def profile_chosen(self, event: Select.Changed) -> None:
-        self.state.hardware = str(event.value)
-        self.state.plan = None
+        self.state.choose_hardware(str(event.value))
         # On this machine the GPU rows above choose the GPUs; for a profile, a count does.
         self.query_one("#gpu-count", Input).disabled = event.value == "detected"
         self.check_gpu_count()
@@ -106,10 +105,8 @@ class HardwareStep(Step):
         under it and kept in the state, where the app's one gate stops the step from being left."""
         note = self.query_one("#profile-note", Static)
         if self.state.hardware == "detected":  # the box is off: its text counts for nothing
-            self.state.gpu_problem = None
+            self.state.set_gpu_count(None)
             note.update("")
-            if self.state.gpus is not None:
-                self.state.gpus, self.state.plan = None, None
             return
         text = self.query_one("#gpu-count", Input).value.strip()
         try:
@@ -122,15 +119,12 @@ class HardwareStep(Step):
         elif count is not None and (profile := load_profiles().get("hardware", self.state.hardware)) and not profile.data["gpus"]:
             problem = f"GPUs: {no_gpu_problem(f'the hardware profile {profile.name}')}: leave it empty, or choose a profile with GPUs"
         if problem:
-            self.state.gpu_problem = problem
             note.update(problem)
             count = None
         else:
-            self.state.gpu_problem = None
             note.update(f"Planning for another machine: {self.state.hardware}"
                         + (f" with {plural(count, 'GPU')}" if count else "") + ". The detected devices above are not used.")
-        if count != self.state.gpus:
-            self.state.gpus, self.state.plan = count, None
+        self.state.set_gpu_count(count, problem)
 
     @on(Button.Pressed, "#hardware-next")
     def next_step(self) -> None:

@@ -113,8 +113,8 @@ class ModelStep(Step):
             self._pending = None
         # What the box holds is the model the next steps get, once it is resolved.
         resolved = spec and spec == self.state.model and self.state.model_info is not None
-        self.state.model_problem = None if resolved else (
-            f"still resolving {spec}" if spec else "choose a model first: a model profile, hub id or local directory")
+        self.state.model_typed(None if resolved else (
+            f"still resolving {spec}" if spec else "choose a model first: a model profile, hub id or local directory"))
         if not spec:
             return
         if self.needs_hub(spec):  # wait for a pause in typing: each look-up may be a request
@@ -168,12 +168,10 @@ class ModelStep(Step):
         self.resolving = None
         box = self.query_one("#model-info", Static)
         if info is None:
-            self.state.model_problem = problem or f"{spec}: not a model"
+            self.state.model_typed(problem or f"{spec}: not a model")
             box.update(Text(problem or "", style="red"))
             return
-        if self.state.model != spec:
-            self.state.plan = None
-        self.state.model, self.state.model_info, self.state.model_problem = spec, info, None
+        self.state.model_resolved(spec, info)
         arch = info.architecture
         params = f"parameters  {info.params / 1e9:.2f}B" if info.params >= 1e8 else f"parameters  {info.params:,}"
         if arch.is_moe:

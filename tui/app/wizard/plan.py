@@ -61,8 +61,7 @@ class PlanStep(Step):
     @on(Select.Changed, "#recipe")
     def recipe_changed(self, event: Select.Changed) -> None:
         recipe = event.value if isinstance(event.value, str) else None  # blank: chosen from the data
-        if recipe != self.state.recipe:
-            self.state.recipe = recipe
+        if self.state.choose_recipe(recipe):
             self.replan()
 
     @on(Input.Submitted, "#plan-set")
@@ -77,10 +76,10 @@ class PlanStep(Step):
         key, _, value = text.partition("=")
         problem = self.query_one("#set-problem", Static)
         if not value.strip() and key.strip() in self.state.overrides:
-            self.state.overrides.pop(key.strip())
+            self.state.clear_override(key.strip())
         else:
             try:
-                self.state.overrides.update(parse_overrides([text]))
+                self.state.set_overrides(parse_overrides([text]))
             except RequestError as err:
                 problem.update(Text(in_app_words(str(err)), style="red"))
                 return
@@ -93,10 +92,10 @@ class PlanStep(Step):
             self.query_one("#plan-verdict", Static).update("[yellow]choose a model first (step 2)[/yellow]")
             return
         self.query_one("#plan-verdict", Static).update("planning…")
-        self.make_plan()
+        self.make_plan(self.state.choices())
 
     @work(thread=True, exclusive=True, group="plan")
-    def make_plan(self) -> None:
+    def make_plan(self, choices: tuple) -> None:
         from tui.plan.planner import plan
         from tui.plan.requests import RequestError, build_request
 
@@ -114,8 +113,13 @@ class PlanStep(Step):
                 f"sft-tui could not plan this ({type(err).__name__}: {err}); your choices are kept. Please report it.",
                 style="red"))
             return
-        s.request, s.plan = request, result
-        self.app.call_from_thread(self.show, result)
+        self.app.call_from_thread(self.planned, choices, request, result)
+
+    def planned(self, choices: tuple, request, result) -> None:
+        if self.state.planned(choices, request, result):
+            self.show(result)
+        else:  # the choices changed while it planned: plan them
+            self.replan()
 
     def show(self, plan) -> None:
         est = plan.estimate
@@ -170,7 +174,7 @@ class PlanStep(Step):
 
     @on(DataTable.RowSelected, "#cutoff-options")
     def pick_cutoff(self, event: DataTable.RowSelected) -> None:
-        self.state.overrides["cutoff_len"] = int(str(event.row_key.value))
+        self.state.set_overrides({"cutoff_len": int(str(event.row_key.value))})
         self.replan()
 
     @staticmethod

@@ -15,6 +15,10 @@ STEPS = (("hardware", "1 Hardware"), ("model", "2 Model"), ("dataset", "3 Datase
 
 @dataclass
 class WizardState:
+    """The choices made so far. The steps read the fields and change them only through the methods
+    below: each change the plan depends on goes through `invalidate_plan`, so no step can keep a
+    plan of choices that are gone (a GPU deselected, another model, other files...)."""
+
     hardware: str = "detected"  # or a hardware profile's name
     detection: Detection | None = None
     gpu_indices: list[int] | None = None  # chosen detected GPUs; None: all
@@ -34,7 +38,7 @@ class WizardState:
     out_dir: str = "."
     run_name: str = ""
     run_dir: Path | None = None
-    exported_plan: tuple | None = None  # plan_key() of the plan run_dir was exported from here (None: not exported here)
+    exported_choices: tuple | None = None  # choices() when run_dir was exported from here (None: not exported here)
 
     def model_refusal(self) -> str | None:
         """Why the steps after the model cannot be entered yet, or None: they need a resolved model."""
@@ -42,18 +46,112 @@ class WizardState:
             return self.model_problem
         return None if self.model_info is not None else "choose a model first: a model profile, hub id or local directory"
 
-    def plan_key(self) -> tuple | None:
-        """What a bundle is written from: the plan's settings and layout, and the choices that go
-        into the bundle beside them (model, data, dropped rows, hardware). None without a plan."""
-        p = self.plan
-        if p is None:
-            return None
-        return (self.model, tuple(self.datasets), self.drop_errors, self.hardware, self.gpus, repr(self.gpu_indices),
-                repr(sorted(p.settings.items())), p.recipe, p.n_gpus, p.nodes, p.zero_stage, p.offload)
+    # --- the one fingerprint ---------------------------------------------------------------------
+
+    def choices(self) -> tuple:
+        """What the user chose that the plan and the bundle are made of: what quitting would lose,
+        and what tells whether an exported bundle is still of the current plan."""
+        return (self.hardware, None if self.gpu_indices is None else tuple(self.gpu_indices), self.gpus, self.model,
+                tuple(self.datasets), self.drop_errors, self.recipe, tuple(sorted(self.overrides.items(), key=repr)))
 
     def export_is_stale(self) -> bool:
-        """run_dir was exported here from a plan that has changed since: it is not the current plan."""
-        return self.run_dir is not None and self.exported_plan is not None and self.plan_key() != self.exported_plan
+        """run_dir was exported here from choices that have changed since: it is not the current plan."""
+        return self.run_dir is not None and self.exported_choices is not None and self.choices() != self.exported_choices
+
+    # --- the plan ------------------------------------------------------------------------------
+
+    def invalidate_plan(self) -> None:
+        """The plan (and its request) is of choices that changed: the plan step plans again."""
+        self.plan = self.request = None
+
+    def planned(self, choices: tuple, request, plan) -> bool:
+        """Keep a plan made from `choices`, unless the choices changed while it was made."""
+        if choices != self.choices():
+            return False
+        self.request, self.plan = request, plan
+        return True
+
+    # --- step 1: hardware ------------------------------------------------------------------------
+
+    def detected(self, detection: Detection) -> None:
+        self.detection = detection
+
+    def choose_hardware(self, name: str) -> None:
+        if name != self.hardware:
+            self.hardware = name
+            self.invalidate_plan()
+
+    def choose_gpus(self, indices: list[int] | None) -> None:
+        """The detected GPUs to plan for (None: all)."""
+        if indices != self.gpu_indices:
+            self.gpu_indices = None if indices is None else sorted(indices)
+            self.invalidate_plan()
+
+    def set_gpu_count(self, count: int | None, problem: str | None = None) -> None:
+        """A hardware profile's GPU count (None: the profile's own); `problem`: why the box's text is no count."""
+        self.gpu_problem = problem
+        if count != self.gpus:
+            self.gpus = count
+            self.invalidate_plan()
+
+    # --- step 2: model ---------------------------------------------------------------------------
+
+    def model_typed(self, problem: str | None) -> None:
+        """The model box changed: `problem` says why it is no resolved model yet (None: it is the resolved one)."""
+        self.model_problem = problem
+
+    def model_resolved(self, spec: str, info) -> None:
+        if spec != self.model:
+            self.invalidate_plan()
+        self.model, self.model_info, self.model_problem = spec, info, None
+
+    # --- step 3: dataset -------------------------------------------------------------------------
+
+    def choose_datasets(self, paths: list[str]) -> None:
+        """Files to validate: the report (and the plan made from it) is of other files now."""
+        self.datasets, self.report = list(paths), None
+        self.invalidate_plan()
+
+    def datasets_edited(self, paths: list[str]) -> None:
+        if paths != self.datasets:
+            self.report = None
+            self.invalidate_plan()
+
+    def dataset_validated(self, report) -> None:
+        self.report = report
+
+    def set_drop_errors(self, drop: bool) -> None:
+        self.drop_errors = drop
+
+    # --- step 4: recipe and settings -------------------------------------------------------------
+
+    def choose_recipe(self, recipe: str | None) -> bool:
+        """True when it changed (the plan is dropped)."""
+        if recipe == self.recipe:
+            return False
+        self.recipe = recipe
+        self.invalidate_plan()
+        return True
+
+    def set_overrides(self, values: dict) -> None:
+        self.overrides.update(values)
+        self.invalidate_plan()
+
+    def clear_override(self, key: str) -> None:
+        self.overrides.pop(key, None)
+        self.invalidate_plan()
+
+    # --- steps 5 and 6: the bundle and the run ---------------------------------------------------
+
+    def set_launch(self, env: str, out_dir: str, run_name: str) -> None:
+        self.env, self.out_dir, self.run_name = env, out_dir or ".", run_name
+
+    def exported(self, run_dir: Path) -> None:
+        self.run_dir, self.exported_choices = run_dir, self.choices()
+
+    def attach_run(self, run_dir: Path) -> None:
+        """A run exported elsewhere (the demo's): the run step follows it."""
+        self.run_dir = run_dir
 
     def host_ram_gib(self) -> float | None:
         """RAM per node: this machine's from the detection, or what the hardware profile states."""
