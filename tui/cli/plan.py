@@ -102,6 +102,10 @@ def make_plan_from_args(args):
     result = apply_simulation(result, request, enabled=not getattr(args, "no_simulate", False),
                               progress=None if getattr(args, "json", False) else
                               lambda text: print(text, file=sys.stderr, flush=True))
+    from tui.plan.calibrated import apply_history
+
+    # the time estimate corrected by your own runs on this hardware (the run history), unless --no-history
+    result = apply_history(result, request, enabled=not getattr(args, "no_history", False))
     return result, request, report
 
 
@@ -134,6 +138,9 @@ def replanned_spec(args, old: dict, out) -> dict:
         result = plan(request)
     except (RequestError, ValueError) as err:
         raise UserError(str(err)) from None
+    from tui.plan.calibrated import apply_history
+
+    result = apply_history(result, request, enabled=not getattr(args, "no_history", False))
     launch = {k: v for k, v in old["launch"].items() if k in LaunchOptions.__dataclass_fields__}
     root = out or Path(old["paths"]["run_dir"]).parent.parent
     return make_spec(result, request, report, LaunchOptions(**launch), root, args.name,
@@ -277,6 +284,8 @@ def add_plan_arguments(p, model_required: bool) -> None:
                    help="what one GPU costs an hour: the time estimate also gives the cost")
     p.add_argument("--no-simulate", action="store_true", help="keep the analytic memory estimate: do not simulate "
                    "the training step in the training environment")
+    p.add_argument("--no-history", action="store_true", help="do not calibrate the time estimate from your own "
+                   "runs on this hardware (the run history: sft-tui history)")
 
 
 def add_plan_parsers(sub) -> None:

@@ -163,6 +163,8 @@ class TimeEstimate:
     gpu_hours: float | None = None
     mfu: float | None = None
     where: str = ""
+    flops_per_token: float | None = None  # what the run history's calibration scales by (tui.history.calibration)
+    calibration: dict | None = None  # set when the user's own runs corrected this estimate (tui.plan.calibrated)
 
     def to_json(self) -> dict:
         data = {
@@ -172,7 +174,10 @@ class TimeEstimate:
             "assumptions": self.assumptions,
             "mfu": self.mfu,
             "gpu_hours": None if self.gpu_hours is None else round(self.gpu_hours, 2),
+            "flops_per_token": None if self.flops_per_token is None else round(self.flops_per_token),
         }
+        if self.calibration is not None:
+            data["calibration"] = self.calibration
         if self.price_per_gpu_hour is not None:
             data["price_per_gpu_hour"] = self.price_per_gpu_hour
             data["cost"] = None if self.cost is None else round(self.cost, 2)
@@ -228,7 +233,8 @@ def estimate_time(shape: StepShape, *, steps: int | None, micro_batch: int, accu
     if peak_tflops is None:
         return TimeEstimate(None, None if steps is None else round(per_step * steps), None,
                             assumptions + [f"unknown speed: no peak {precision} TFLOPS known for {where}, so no time"],
-                            price_per_gpu_hour=price_per_gpu_hour, where=where)
+                            price_per_gpu_hour=price_per_gpu_hour, where=where,
+                            flops_per_token=flops_per_token(replace_seq(shape, round(row))).total)
     if steps is None:
         return TimeEstimate(None, None, None, assumptions + ["the number of steps is unknown (no dataset): no time"],
                             price_per_gpu_hour=price_per_gpu_hour, where=where)
@@ -259,7 +265,7 @@ def estimate_time(shape: StepShape, *, steps: int | None, micro_batch: int, accu
     gpu_hours = seconds * total_gpus / 3600
     cost = None if price_per_gpu_hour is None else gpu_hours * price_per_gpu_hour
     return TimeEstimate(seconds, round(tokens), tokens / seconds, assumptions, cost, price_per_gpu_hour,
-                        gpu_hours, mfu, where)
+                        gpu_hours, mfu, where, flops)
 
 
 def replace_seq(shape: StepShape, seq_len: int) -> StepShape:
@@ -287,7 +293,10 @@ def summary_line(t: TimeEstimate) -> str:
     if t.seconds is None:
         why = next((a for a in reversed(t.assumptions) if "no time" in a), "unknown")
         return f"Time: not estimated ({why})"
-    line = f"Time: about {human_duration(t.seconds)} on {t.where} (MFU {t.mfu * 100:.0f} %, {t.tokens:,} tokens)"
+    if t.calibration is not None:
+        line = f"Time: about {human_duration(t.seconds)} on {t.where} ({t.calibration['text']}; {t.tokens:,} tokens)"
+    else:
+        line = f"Time: about {human_duration(t.seconds)} on {t.where} (MFU {t.mfu * 100:.0f} %, {t.tokens:,} tokens)"
     if t.cost is not None:
         line += f"; cost about {t.cost:,.2f} at {t.price_per_gpu_hour:g} per GPU-hour ({t.gpu_hours:.1f} GPU-hours)"
     return line
