@@ -103,4 +103,11 @@ async def focus_is(app, pilot, expected, what: str = "", seconds: float = 60.0) 
         focused = app.focused
         return focused is expected if not isinstance(expected, str) else focused is not None and focused.id == expected
 
-    await until(pilot, there, f"focus on {expected} {what}(it is on {app.focused})", seconds)
+    def where() -> str:
+        step = app.query("#steps").first().active if app.query("#steps") else "-"
+        return f"it is on {app.focused}, step {step}, notes: {notes(app)!r}"
+
+    try:
+        await until(pilot, there, f"focus on {expected} {what}", seconds)
+    except AssertionError as err:
+        raise AssertionError(f"{err} ({where()})") from None

@@ -128,7 +128,13 @@ class SftTuiApp(App):
         refusal = self.refusal(step_id)
         return refusal[2] if refusal else None
 
+    _steps_open = False  # the step bar's first activation handled (until then Textual may still reset it)
+    _pending_step: str | None = None
+
     def go_to(self, step_id: str) -> None:
+        if not self._steps_open:  # asked for before the bar's first activation came, which would undo it
+            self._pending_step = step_id
+            return
         refusal = self.refusal(step_id)
         if refusal:
             step_id, title, message = refusal
@@ -157,6 +163,12 @@ class SftTuiApp(App):
         self.go_to(ids[position])
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if not self._steps_open:
+            self._steps_open = True
+            if self._pending_step is not None:
+                step_id, self._pending_step = self._pending_step, None
+                self.go_to(step_id)
+                return
         if self.entry_refusal(event.pane.id):  # a click on the step bar goes through the same gate
             self.go_to(event.pane.id)
             return
@@ -180,13 +192,17 @@ class SftTuiApp(App):
         if target is not None:
             # The step opens at its top (the verdict, the boxes): focusing a button below the fold
             # must not scroll it away, which happened or not depending on whether layout had run.
-            target.focus(scroll_visible=False)
-            self.call_after_refresh(self._keep_in_view, target)
+            # At once, not through Widget.focus (which waits for the message queue): a focus that lands
+            # after the user moved on would sit in a hidden step and pull the tabs back to it.
+            self.set_focus(target, scroll_visible=False)
+            self.call_after_refresh(self._keep_in_view, step_id, target)
 
-    def _keep_in_view(self, widget) -> None:
+    def _keep_in_view(self, step_id: str, widget) -> None:
         """Focus is never on a control off screen (the steps' ways on are docked, so this is the
         exception): once laid out, a focused control below the fold is scrolled to."""
-        if widget.has_focus and not self.screen.region.contains_region(widget.region):
+        if self.query_one("#steps", TabbedContent).active != step_id or not widget.has_focus:
+            return
+        if not self.screen.region.contains_region(widget.region):
             widget.scroll_visible(animate=False, immediate=True)
 
     def needs_input(self, step_id: str, step):
