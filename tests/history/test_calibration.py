@@ -60,6 +60,18 @@ def test_the_time_is_calibrated_from_your_runs_on_this_device_and_says_so(tmp_pa
     assert f"(calibrated from 3 of your runs on {device}: speed -11 %;" in text
 
 
+def test_a_run_planned_with_calibration_is_compared_with_the_datasheet_next_time(tmp_path):
+    three_runs_on_the_3060(tmp_path, speed=0.89)
+    assert sft_tui("export", *ON_3060, "--out", tmp_path, "--name", "fourth", "--json").returncode == 0
+    with History() as history:
+        (row,) = [r for r in history.runs() if r["run_id"] == "fourth"]
+        assert row["est_tokens_per_second"] < row["est_datasheet_tokens_per_second"]  # it showed the calibrated speed
+        history.record(row["run_dir"], "fourth", {"outcome": "finished", "steps_done": row["planned_steps"],
+                                                  "tokens_per_second": row["est_datasheet_tokens_per_second"] * 0.89})
+    cal = plan_json(*ON_3060)["time_estimate"]["calibration"]
+    assert cal["runs"] == 4 and cal["speed_ratio"] == 0.89  # not 0.89 x 0.89
+
+
 def test_no_history_and_other_hardware_or_method_are_not_calibrated(tmp_path):
     three_runs_on_the_3060(tmp_path, speed=0.89)
     assert "calibration" not in plan_json(*ON_3060, "--no-history")["time_estimate"]
@@ -76,7 +88,7 @@ def test_the_most_alike_runs_weigh_most(tmp_path):
     with History(tmp_path / "h.sqlite3") as history:
         for name, ratio, params in (("alike", 0.8, 500), ("other-model", 1.6, 7000)):
             history.record(f"/r/{name}", name, {"device": "GPU", "method": "lora", "outcome": "finished", "steps_done": 9,
-                                                "model_params": params, "est_tokens_per_second": 100.0,
+                                                "model_params": params, "est_datasheet_tokens_per_second": 100.0,
                                                 "tokens_per_second": 100.0 * ratio})
         cal = time_calibration(plan, history)
     assert cal["runs"] == 2 and 0.8 < cal["speed_ratio"] < 0.9  # the alike run's figure, not the middle (1.13)

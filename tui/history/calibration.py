@@ -4,7 +4,8 @@ the user's own runs on the same device (the same GPU model, or this CPU) with th
 Two figures, from the runs that measured their tokens/s:
 
     speed ratio         measured tokens/s over the run's own datasheet estimate (its plan.json's
-                        time_estimate): the next estimate on this device is scaled by it
+                        time_estimate, before any calibration): the next estimate on this device is
+                        scaled by it
     FLOP/s achieved     measured tokens/s times the run's FLOPs a token: for a device with no datasheet
                         peak (a CPU, an unlisted card), the next run's time is its FLOPs at that rate
 
@@ -72,8 +73,8 @@ def time_calibration(plan: Alike, history: History | None = None) -> dict | None
     finally:
         if own:
             history.close()
-    ratios = [(likeness(plan, r), r["tokens_per_second"] / r["est_tokens_per_second"])
-              for r in rows if r["est_tokens_per_second"]]
+    ratios = [(likeness(plan, r), r["tokens_per_second"] / r["est_datasheet_tokens_per_second"])
+              for r in rows if r["est_datasheet_tokens_per_second"]]
     rates = [(likeness(plan, r), r["tokens_per_second"] * r["est_flops_per_token"])
              for r in rows if r["est_flops_per_token"]]
     if not ratios and not rates:

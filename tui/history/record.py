@@ -29,6 +29,7 @@ def plan_values(spec: dict) -> dict:
     model = spec.get("model") or {}
     hardware = spec.get("hardware") or {}
     simulated = estimate.get("simulated") or {}
+    calibration = time_estimate.get("calibration") or {}
     source = "simulated" if simulated.get("peak_gib") is not None else "analytic"
     return {
         "model": model.get("name") or settings.get("model_name_or_path"),
@@ -51,6 +52,9 @@ def plan_values(spec: dict) -> dict:
         "est_seconds": _number(time_estimate.get("seconds")),
         "est_tokens": time_estimate.get("tokens"),
         "est_tokens_per_second": _number(time_estimate.get("tokens_per_second")),
+        # what the datasheet said before the run history calibrated it (the plan's figure when it did not)
+        "est_datasheet_tokens_per_second": _number(calibration.get("uncalibrated_tokens_per_second")) if calibration
+        else _number(time_estimate.get("tokens_per_second")),
         "est_flops_per_token": _number(time_estimate.get("flops_per_token")),
     }
 

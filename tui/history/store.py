@@ -70,12 +70,17 @@ MIGRATIONS = (
     ALTER TABLE runs ADD COLUMN signature TEXT;
     CREATE INDEX runs_by_device ON runs (device, method);
     """,
+    # Version 3: the datasheet tokens/s of a plan whose shown estimate was already calibrated, so the next
+    # calibration compares measured speed with the datasheet's and never with a calibrated figure.
+    """
+    ALTER TABLE runs ADD COLUMN est_datasheet_tokens_per_second REAL;
+    """,
 )
 VERSION = len(MIGRATIONS)
 
 COLUMNS = ("model", "model_params", "device", "vendor", "gpus", "method", "attention", "cutoff_len", "micro_batch",
            "planned_steps", "settings", "est_per_device_gib", "est_breakdown", "est_source", "est_seconds", "est_tokens",
-           "est_tokens_per_second", "est_flops_per_token", "outcome", "outcome_reason", "peak_allocated_gib",
+           "est_tokens_per_second", "est_datasheet_tokens_per_second", "est_flops_per_token", "outcome", "outcome_reason", "peak_allocated_gib",
            "peak_reserved_gib", "tokens_per_second", "seconds_per_step", "runtime_s", "steps_done", "train_loss",
            "eval_loss", "signature")
 JSON_COLUMNS = ("settings", "est_breakdown")

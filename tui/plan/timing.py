@@ -174,8 +174,9 @@ class TimeEstimate:
             "assumptions": self.assumptions,
             "mfu": self.mfu,
             "gpu_hours": None if self.gpu_hours is None else round(self.gpu_hours, 2),
-            "flops_per_token": None if self.flops_per_token is None else round(self.flops_per_token),
         }
+        if self.flops_per_token is not None and (self.calibration is not None or self.seconds is None):
+            data["flops_per_token"] = round(self.flops_per_token)  # the run history calibrates a speedless device by it
         if self.calibration is not None:
             data["calibration"] = self.calibration
         if self.price_per_gpu_hour is not None:
