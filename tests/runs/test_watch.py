@@ -28,7 +28,7 @@ def test_status_gives_the_eta_from_the_steps_since_a_resume(tmp_path):
     import json
     import subprocess
 
-    from tui.runs.lifecycle import run_summary
+    from tui.runs.summary import run_summary
 
     recorded = Path(__file__).parents[1] / "data" / "logs" / "resumed"
     run_dir, output_dir = tmp_path / "runs" / "resumed", tmp_path / "saves" / "resumed"
@@ -37,7 +37,8 @@ def test_status_gives_the_eta_from_the_steps_since_a_resume(tmp_path):
     rows = (recorded / "trainer_log.jsonl").read_text().splitlines()
     (output_dir / "trainer_log.jsonl").write_text("\n".join(rows[:rows.index(next(r for r in rows if '"current_steps": 30,' in r)) + 1]) + "\n")
     (run_dir / "plan.json").write_text(json.dumps({"paths": {"run_dir": str(run_dir), "output_dir": str(output_dir)}}))
-    (run_dir / "train.log").write_text((recorded / "train.log").read_text().replace("@ROOT@", str(tmp_path)))
+    log = (recorded / "train.log").read_text().replace("@ROOT@", str(tmp_path))
+    (run_dir / "train.log").write_text(log[:log.index("| 31/40")])  # still training, at step 30
     # a stand-in for the training run_sft.sh: alive, and named so
     (run_dir / "run_sft.sh").write_text('echo "$$" > "$(dirname "$0")/run.pid"\nwhile :; do sleep 0.2; done\n')
     script = subprocess.Popen(["bash", str(run_dir / "run_sft.sh")])
