@@ -92,3 +92,18 @@ def test_the_most_alike_runs_weigh_most(tmp_path):
                                                 "tokens_per_second": 100.0 * ratio})
         cal = time_calibration(plan, history)
     assert cal["runs"] == 2 and 0.8 < cal["speed_ratio"] < 0.9  # the alike run's figure, not the middle (1.13)
+
+
+def test_the_memory_estimate_is_judged_against_what_your_runs_reserved(tmp_path):
+    before = plan_json(*ON_3060)
+    device = three_runs_on_the_3060(tmp_path, speed=1.0)
+    with History() as history:
+        for row in history.runs():  # each reserved 1.3 x its estimate (an allocator that keeps a lot)
+            history.record(row["run_dir"], row["run_id"], {"peak_allocated_gib": row["est_per_device_gib"],
+                                                           "peak_reserved_gib": row["est_per_device_gib"] * 1.3})
+    after = plan_json(*ON_3060)
+    gib = before["estimate"]["per_device_gib"] * 1.3
+    sentence = f"calibrated from 3 of your runs on {device}: memory +30 %, about {gib:.1f} GiB per device"
+    assert sentence in after["estimate"]["notes"] and sentence not in before["estimate"]["notes"]
+    assert after["estimate"]["per_device_gib"] == before["estimate"]["per_device_gib"]  # the estimate itself stays
+    assert not any("calibrated" in n for n in plan_json(*ON_3060, "--no-history")["estimate"]["notes"])

@@ -1,7 +1,9 @@
 """The plan's time estimate corrected by the user's own runs (tui.history.calibration): on a device the
 run history has seen, the datasheet estimate is scaled by the speed those runs measured against theirs,
 and a device with no datasheet peak (a CPU) gets a time at the FLOP/s its runs achieved. The estimate's
-`calibration` says so, with the sentence the plan prints; `--no-history` plans without it.
+`calibration` says so, with the sentence the plan prints; `--no-history` plans without it. The memory
+estimate is judged the same way (what those runs reserved over their estimate): a note, and a warning
+when the plan would not fit at that ratio.
 
 The history is read, never written, here; a history that cannot be read leaves the estimate as it was.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tui.history.calibration import Alike, time_calibration
+from tui.history.calibration import Alike, memory_calibration, time_calibration
 from tui.history.record import attention_of, method_of
 from tui.history.store import HistoryProblem
 from tui.plan.timing import TimeEstimate
@@ -55,18 +57,36 @@ def calibrated_time(t: TimeEstimate, cal: dict, device: str) -> TimeEstimate | N
                    assumptions=[text] + t.assumptions, calibration=calibration)
 
 
+def judge_memory(plan, cal: dict, device: str) -> None:
+    """The memory estimate beside what this device's runs reserved against theirs: a note, and a warning when
+    that much would not fit. The estimate and the planner's choices stay as they were."""
+    from tui.plan.values import SAFETY_MARGIN
+
+    gib = plan.estimate.per_device_gib * cal["ratio"]
+    text = (f"calibrated from {cal['runs']} of your runs on {device}: memory {_percent(cal['ratio'])}, "
+            f"about {gib:.1f} GiB per device")
+    plan.estimate.notes.append(text)
+    usable = plan.capacity_gib * (1 - SAFETY_MARGIN)
+    if plan.fits and gib > usable:
+        plan.warnings.append(f"{text}: more than the {usable:.1f} GiB usable, so this plan may run out of memory "
+                             "(a smaller per_device_train_batch_size or cutoff_len would leave room)")
+
+
 def apply_history(plan, request, enabled: bool = True):
-    """The plan with its time estimate calibrated from the run history, when enabled and it applies."""
-    if not enabled or plan.time_estimate is None or not request.devices:
+    """The plan with its time estimate calibrated, and its memory judged, from the run history, when enabled
+    and the history has runs like it."""
+    if not enabled or not request.devices:
         return plan
     alike = alike_of(plan, request)
     try:
-        cal = time_calibration(alike)
+        cal = time_calibration(alike) if plan.time_estimate is not None else None
+        memory = memory_calibration(alike)
     except HistoryProblem:
         return plan
-    if cal is None:
-        return plan
-    calibrated = calibrated_time(plan.time_estimate, cal, alike.device)
-    if calibrated is not None:
-        plan.time_estimate = calibrated
+    if cal is not None:
+        calibrated = calibrated_time(plan.time_estimate, cal, alike.device)
+        if calibrated is not None:
+            plan.time_estimate = calibrated
+    if memory is not None:
+        judge_memory(plan, memory, alike.device)
     return plan
