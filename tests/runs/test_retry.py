@@ -143,3 +143,14 @@ def test_a_retry_resumes_from_the_newest_checkpoint_with_the_batch_halved(tiny_m
                                                              abs=5e-3)
     state = json.loads((tmp_path / "out" / "saves" / "half-retry1" / "checkpoint-12" / "trainer_state.json").read_text())
     assert (state["global_step"], state["max_steps"]) == (12, 12)
+
+    # A retry that ran out of memory before saving a checkpoint of its own is retried from the checkpoint it
+    # resumed from: plan.json names it relative to the retry's directory, wherever the two runs are now.
+    shutil.move(tmp_path / "out", tmp_path / "moved")
+    moved = tmp_path / "moved" / "runs" / "half-retry1"
+    shutil.rmtree(tmp_path / "moved" / "saves" / "half-retry1")
+    from tui.bundle.spec import load_spec
+    from tui.runs.retry import checkpoint_to_resume
+
+    again = checkpoint_to_resume(moved, load_spec(moved / "plan.json"))
+    assert again is not None and (again.path, again.step) == ((tmp_path / "moved" / "saves" / "half" / "checkpoint-6").resolve(), 6)

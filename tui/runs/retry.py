@@ -80,7 +80,8 @@ def checkpoint_to_resume(run_dir: Path, spec: dict) -> Checkpoint | None:
     if own is not None:
         return own
     follows = spec.get("follows") or {}
-    earlier = Path(follows["checkpoint"]) if follows.get("checkpoint") else None
+    # Relative to the run directory (run_sft.sh runs from there); an older bundle's is absolute.
+    earlier = (Path(run_dir) / follows["checkpoint"]).resolve() if follows.get("checkpoint") else None
     if earlier is not None and (earlier / "trainer_state.json").is_file():
         return Checkpoint(earlier, int(follows.get("step") or earlier.name.split("-")[-1]), follows.get("total_steps"))
     return None
