@@ -130,23 +130,6 @@ def reached_last_step(output_dir: Path | None) -> bool:
     return bool(last.get("total_steps")) and (last.get("current_steps") or 0) >= last["total_steps"]
 
 
-def nan_loss_step(run_dir: Path, rows: list[dict]) -> int | None:
-    """The first step whose loss was NaN (trainer_log.jsonl), else the console's NaN gradient norm
-    (transformers logs a NaN loss as the last good value unless logging_nan_inf_filter is off)."""
-    from tui.runs.logfiles import is_nan, last_lines
-
-    step = next((r.get("current_steps") for r in rows if is_nan(r.get("loss"))), None)
-    if step is not None:
-        return step
-    try:
-        lines = last_lines(Path(run_dir) / "train.log", 2000)
-    except OSError:
-        return None
-    if not any("'grad_norm': 'nan'" in line or "'loss': 'nan'" in line for line in lines):
-        return None
-    return next((r.get("current_steps") for r in rows if r.get("loss") == 0), None) or 0
-
-
 def run_status(run_dir: Path, output_dir: Path | None = None) -> RunStatus:
     """The run's status, read afresh. `output_dir`: train.yaml's, when the caller has read it
     already (a watcher asks twice a second, and a running run's train.yaml does not change)."""
@@ -261,27 +244,3 @@ def resumed_at_of(run_dir: Path) -> int | None:
             return resumed_at_in([log.readline() for _ in range(3)])
     except OSError:
         return None
-
-
-def run_summary(run_dir: Path) -> dict:
-    """One row of `sft-tui status`: the status plus where training got to (trainer_log.jsonl)."""
-    from tui.runs.follower import remaining_after
-    from tui.runs.logfiles import duration_seconds, read_trainer_log
-
-    status = run_status(run_dir)
-    rows = read_trainer_log(Path(status.output_dir)) if status.output_dir else []
-    last = rows[-1] if rows else {}
-    losses = [r["loss"] for r in rows if r.get("loss") is not None]
-    eta = None
-    if status.status == "running" and last.get("current_steps"):
-        eta = remaining_after(int(last["current_steps"]), last.get("total_steps"),
-                              duration_seconds(str(last.get("elapsed_time", ""))),
-                              duration_seconds(str(last.get("remaining_time", ""))), resumed_at_of(Path(run_dir)))
-    warning = None
-    if status.status in ("finished", "running", "stopped") and (nan_step := nan_loss_step(run_dir, rows)) is not None:
-        from tui.runs.diagnoses import nan_loss_warning
-
-        warning = nan_loss_warning(nan_step or "?")
-    return status.to_json() | {"name": Path(run_dir).name, "step": last.get("current_steps"),
-                               "total_steps": last.get("total_steps"), "loss": losses[-1] if losses else None,
-                               "eta_s": eta, "warning": warning}
