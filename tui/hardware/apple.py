@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 
-from tui.hardware.device import MIB, Capabilities, Device
+from tui.hardware.device import MIB, Capabilities, Device, sysctl as read_sysctl
 
 
 def apple_capabilities() -> Capabilities:
@@ -12,11 +13,12 @@ def apple_capabilities() -> Capabilities:
     return Capabilities(True, True, False, False, "Apple silicon (MPS)")
 
 
-def probe_apple(system: str | None = None, machine: str | None = None, sysctl=None) -> list[Device]:
-    """Apple silicon's GPU (MPS) shares the machine's memory; report it as one device."""
+def probe_apple(system: str | None = None, machine: str | None = None,
+                sysctl: Callable[[str], str] = read_sysctl) -> list[Device]:
+    """Apple silicon's GPU (MPS) shares the machine's memory; report it as one device. `sysctl`
+    answers a key as `sysctl -n KEY` prints it (tests pass a fake)."""
     if (system or platform.system()) != "Darwin" or (machine or platform.machine()) != "arm64":
         return []
-    sysctl = sysctl or sysctl
     total_mib = int(sysctl("hw.memsize")) // MIB
     caps = apple_capabilities()
     return [
