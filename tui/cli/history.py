@@ -65,6 +65,14 @@ def history_rows(args) -> tuple[list[dict], str | None]:
 
 
 def cmd_history(args) -> int:
+    if getattr(args, "app", False):
+        from tui.cli.common import UserError
+
+        if args.json:
+            raise UserError("--app and --json: choose one (--json prints, --app opens the table)")
+        from tui.app.history import run_history_app
+
+        return run_history_app(Path(args.runs_dir) if args.runs_dir else (Path("runs") if Path("runs").is_dir() else None))
     rows, note = history_rows(args)
     if note:
         print(f"sft-tui: {note}", file=sys.stderr)
@@ -105,4 +113,6 @@ def add_history_parsers(sub) -> None:
     p.add_argument("--model", metavar="M", help="only runs whose model name contains M")
     p.add_argument("--hardware", metavar="H", help="only runs on a device whose name (or vendor) contains H")
     p.add_argument("--json", action="store_true", help="print a JSON list, one object per run")
+    p.add_argument("--app", action="store_true", help="open the History screen: enter opens a run's monitor, "
+                   "space marks runs and c compares them")
     p.set_defaults(func=cmd_history)
