@@ -165,6 +165,7 @@ class TimeEstimate:
     where: str = ""
     flops_per_token: float | None = None  # what the run history's calibration scales by (tui.history.calibration)
     calibration: dict | None = None  # set when the user's own runs corrected this estimate (tui.plan.calibrated)
+    seconds_per_1000_rows: float | None = None  # without a dataset (no step count): the time per 1,000 rows
 
     def to_json(self) -> dict:
         data = {
@@ -179,6 +180,8 @@ class TimeEstimate:
             data["flops_per_token"] = round(self.flops_per_token)  # the run history calibrates a speedless device by it
         if self.calibration is not None:
             data["calibration"] = self.calibration
+        if self.seconds_per_1000_rows is not None:
+            data["seconds_per_1000_rows"] = round(self.seconds_per_1000_rows, 1)
         if self.price_per_gpu_hour is not None:
             data["price_per_gpu_hour"] = self.price_per_gpu_hour
             data["cost"] = None if self.cost is None else round(self.cost, 2)
@@ -236,9 +239,6 @@ def estimate_time(shape: StepShape, *, steps: int | None, micro_batch: int, accu
                             assumptions + [f"unknown speed: no peak {precision} TFLOPS known for {where}, so no time"],
                             price_per_gpu_hour=price_per_gpu_hour, where=where,
                             flops_per_token=flops_per_token(replace_seq(shape, round(row))).total)
-    if steps is None:
-        return TimeEstimate(None, None, None, assumptions + ["the number of steps is unknown (no dataset): no time"],
-                            price_per_gpu_hour=price_per_gpu_hour, where=where)
     efficiency = mfu
     if nodes > 1:
         efficiency *= MULTI_NODE_EFFICIENCY
@@ -247,6 +247,15 @@ def estimate_time(shape: StepShape, *, steps: int | None, micro_batch: int, accu
         efficiency *= MULTI_GPU_EFFICIENCY
         assumptions.append(f"{gpus} GPUs: x{MULTI_GPU_EFFICIENCY} for gradient synchronization (assumed)")
     flops = flops_per_token(replace_seq(shape, round(row))).total
+    if steps is None:  # no total, but the speed: a step's time at the plan's length
+        step_s = (seconds_for(per_step, flops, peak_tflops, total_gpus, efficiency)
+                  + accumulation * step_fixed_seconds(shape, peak_tflops))
+        per_1000 = 1000 / (micro_batch * accumulation * total_gpus) * step_s
+        return TimeEstimate(None, None, per_step / step_s, assumptions + [
+            f"the number of steps is unknown (no dataset): no time; about {per_step / step_s:,.0f} tokens/s, "
+            f"{human_duration(per_1000)} per 1,000 rows of {row:.0f} tokens"],
+            price_per_gpu_hour=price_per_gpu_hour, mfu=mfu, where=where, flops_per_token=flops,
+            seconds_per_1000_rows=per_1000)
     tokens = per_step * steps
     micro_steps = steps * accumulation  # each GPU's, run in parallel
     seconds = (seconds_for(tokens, flops, peak_tflops, total_gpus, efficiency)
