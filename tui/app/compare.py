@@ -15,6 +15,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual_plotext import PlotextPlot
 
+from tui.app.workers import WorkerErrors
+
 # plotext colour names, and the same colours for the side panel's markers
 COLOURS = [("blue+", "#5f87ff"), ("orange+", "#ffaf00"), ("green+", "#5fd75f"), ("magenta+", "#ff5fff"),
            ("cyan+", "#5fd7ff"), ("red+", "#ff5f5f"), ("yellow+", "#ffff5f"), ("white", "#d0d0d0")]
@@ -31,7 +33,7 @@ def short(value) -> str:
     return text if len(text) <= 28 else "…" + text[-27:]
 
 
-class CompareScreen(Screen):
+class CompareScreen(WorkerErrors, Screen):
     """The loss curves of several runs on one chart, the differing settings beside it."""
 
     BINDINGS = [Binding("r", "reload", "Reload"), Binding("escape", "back", "Back")]
@@ -71,7 +73,7 @@ class CompareScreen(Screen):
     def action_reload(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="compare")
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def load(self) -> None:
         from tui.runs.compare import CompareError, compare_runs
 

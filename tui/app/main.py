@@ -22,9 +22,10 @@ from textual.widgets import Button, Footer, Header, Input, TabbedContent
 from tui.app.wizard import compose_steps
 from tui.app.wizard.state import STEPS, WizardState
 from tui.app.wizard.widgets import Confirm
+from tui.app.workers import WorkerErrors
 
 
-class SftTuiApp(App):
+class SftTuiApp(WorkerErrors, App):
     CSS_PATH = "app.tcss"
     TITLE = "sft-tui"
     SUB_TITLE = "fine-tune with LLaMA-Factory"
@@ -258,7 +259,7 @@ class SftTuiApp(App):
         self.notify("preparing the demo: tiny model, sample data, plan, bundle…", title="Demo")
         self.run_demo()
 
-    @work(thread=True, exclusive=True, group="demo")
+    @work(thread=True, exclusive=True, group="demo", exit_on_error=False)
     def run_demo(self) -> None:
         from tui.runs.demo import DemoError, prepare_demo
 

@@ -34,6 +34,7 @@ from textual_plotext import PlotextPlot
 from tui.app.health import HealthPanel, alert
 from tui.app.loss_curve import LossCurve
 from tui.app.wizard.wording import in_app_words
+from tui.app.workers import WorkerErrors
 from tui.common.text import plural
 from tui.runs.lifecycle import (
     ENDED,  # a run's last event is named after its ended status
@@ -70,7 +71,7 @@ class ConfirmStop(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class RunMonitor(Vertical):
+class RunMonitor(WorkerErrors, Vertical):
     """Follows one run directory. Used by the wizard's Run step and by `sft-tui monitor`."""
 
     BINDINGS = [
@@ -144,7 +145,7 @@ class RunMonitor(Vertical):
         plot.plt.title("loss")
         self.start_following()
 
-    @work(thread=True, exclusive=True, group="open")
+    @work(thread=True, exclusive=True, group="open", exit_on_error=False)
     def start_following(self) -> None:
         from tui.runs.watch import RunWatcher
 
@@ -166,7 +167,7 @@ class RunMonitor(Vertical):
     def _set_status(self, text: str | Content) -> None:
         self.query_one("#run-status", Static).update(text)
 
-    @work(thread=True, exclusive=True, group="follow")
+    @work(thread=True, exclusive=True, group="follow", exit_on_error=False)
     def poll_logs(self) -> None:
         if self.watcher is None:
             return
@@ -237,7 +238,7 @@ class RunMonitor(Vertical):
         self.curve.draw(plot.plt)
         plot.refresh()
 
-    @work(thread=True, exclusive=True, group="gpu")
+    @work(thread=True, exclusive=True, group="gpu", exit_on_error=False)
     def poll_gpus(self) -> None:
         if not hasattr(self, "_sampler"):
             from tui.hardware.usage import UsageSampler
@@ -323,7 +324,7 @@ class RunMonitor(Vertical):
             self.query_one(selector, Static).update("generating…")
         self.try_prompt(prompt)
 
-    @work(thread=True, exclusive=True, group="try")
+    @work(thread=True, exclusive=True, group="try", exit_on_error=False)
     def try_prompt(self, prompt: str) -> None:
         from tui.after.chat import try_run
         from tui.after.run import AfterError
@@ -346,7 +347,7 @@ class RunMonitor(Vertical):
         self.query_one("#eval-metrics", Static).update("evaluating on the test split…")
         self.run_eval()
 
-    @work(thread=True, exclusive=True, group="eval")
+    @work(thread=True, exclusive=True, group="eval", exit_on_error=False)
     def run_eval(self) -> None:
         from tui.after.evaluate import eval_run
         from tui.after.run import AfterError
@@ -396,7 +397,7 @@ class RunMonitor(Vertical):
 
         self.app.push_screen(ConfirmStop(), confirmed)
 
-    @work(thread=True, exclusive=True, group="stop")
+    @work(thread=True, exclusive=True, group="stop", exit_on_error=False)
     def stop_run(self) -> None:
         from tui.runs.lifecycle import RunError, stop_run
 
@@ -436,7 +437,7 @@ class RunMonitor(Vertical):
     def action_retry(self) -> None:
         self.retry_run()
 
-    @work(thread=True, exclusive=True, group="retry")
+    @work(thread=True, exclusive=True, group="retry", exit_on_error=False)
     def retry_run(self) -> None:
         from tui.runs.retry import retry_after_oom
 

@@ -66,7 +66,7 @@ class DatasetStep(Step):
         self.query_one("#dataset-stats", Static).update("validating…")
         self.validate(paths)
 
-    @work(thread=True, exclusive=True, group="validate")
+    @work(thread=True, exclusive=True, group="validate", exit_on_error=False)
     def validate(self, paths: list[str]) -> None:
         from tui.datasets.validate import validate_paths
 

@@ -52,7 +52,7 @@ class HardwareStep(Step):
         else:
             self.detect_hardware()
 
-    @work(thread=True, exclusive=True, group="detect")
+    @work(thread=True, exclusive=True, group="detect", exit_on_error=False)
     def detect_hardware(self) -> None:
         from tui.hardware.detect import detect
 

@@ -144,7 +144,7 @@ class ModelStep(Step):
         self.query_one("#model-info", Static).update(Content.from_markup(
             f"[yellow]{what}[/yellow] $spec… (the Hugging Face cache, then the hub: config.json only)", spec=spec))
 
-    @work(thread=True, exclusive=True, group="model")
+    @work(thread=True, exclusive=True, group="model", exit_on_error=False)
     def look_up(self, spec: str) -> None:
         from tui.common.profiles import load_profiles
         from tui.models.architecture import ModelError

@@ -94,7 +94,7 @@ class PlanStep(Step):
         self.query_one("#plan-verdict", Static).update("planning…")
         self.make_plan(self.state.choices())
 
-    @work(thread=True, exclusive=True, group="plan")
+    @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     def make_plan(self, choices: tuple) -> None:
         from tui.plan.planner import plan
         from tui.plan.requests import RequestError, build_request
@@ -108,12 +108,12 @@ class PlanStep(Step):
             self.app.call_from_thread(self.query_one("#plan-verdict", Static).update,
                                       Text(in_app_words(str(err)), style="red"))
             return
-        except Exception as err:  # noqa: BLE001 - a planner bug must not close the app and lose every choice
-            self.app.call_from_thread(self.query_one("#plan-verdict", Static).update, Text(
-                f"sft-tui could not plan this ({type(err).__name__}: {err}); your choices are kept. Please report it.",
-                style="red"))
-            return
         self.app.call_from_thread(self.planned, choices, request, result)
+
+    def worker_failed(self, worker, sentence: str) -> None:
+        """A planner bug (tui.app.workers' one policy): said in the verdict too, where the plan would be."""
+        if worker.group == "plan":
+            self.query_one("#plan-verdict", Static).update(Text(sentence, style="red"))
 
     def planned(self, choices: tuple, request, result) -> None:
         if self.state.planned(choices, request, result):

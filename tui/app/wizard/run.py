@@ -24,6 +24,7 @@ from textual.widgets import (
 
 from tui.app.wizard.state import WizardState, shown_path
 from tui.app.wizard.wording import in_app_words
+from tui.app.workers import WorkerErrors
 
 
 class ConfirmOtherHardware(ModalScreen[bool]):
@@ -49,7 +50,7 @@ class ConfirmOtherHardware(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
-class RunStep(Vertical):
+class RunStep(WorkerErrors, Vertical):
     """Start the exported run, then the monitor."""
 
     def compose(self) -> ComposeResult:
@@ -128,7 +129,7 @@ class RunStep(Vertical):
         """The user asked for the old bundle by name: it starts as it was exported."""
         self.start_in_background(self.state.run_dir)
 
-    @work(thread=True, exclusive=True, group="start")
+    @work(thread=True, exclusive=True, group="start", exit_on_error=False)
     def start_in_background(self, run_dir: Path, force: bool = False) -> None:
         from tui.runs.lifecycle import RunError, start_run
         from tui.runs.preflight import HardwareMismatch

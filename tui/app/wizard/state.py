@@ -7,6 +7,7 @@ from pathlib import Path
 
 from textual.containers import VerticalScroll
 
+from tui.app.workers import WorkerErrors
 from tui.hardware.device import Detection
 
 STEPS = (("hardware", "1 Hardware"), ("model", "2 Model"), ("dataset", "3 Dataset"), ("plan", "4 Plan"),
@@ -185,7 +186,7 @@ def shown_path(path: Path) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
-class Step(VerticalScroll):
+class Step(WorkerErrors, VerticalScroll):
     """A wizard step; `state` is the app's WizardState."""
 
     @property
