@@ -55,3 +55,14 @@ async def test_an_empty_history_says_what_records_runs(tmp_path):
     async with app.run_test(size=(120, 20)) as pilot:
         await settle(pilot)
         assert "no runs in the history yet" in str(app.screen.query_one("#history-title", Static).render())
+
+
+def test_snapshot_of_the_history_screen(snap_compare, tmp_path, monkeypatch):
+    finished = recorded_run(tmp_path, "finished")
+    recorded_run(tmp_path, "oom")
+    monkeypatch.chdir(tmp_path)
+
+    async def run_before(pilot):
+        await settle(pilot)
+
+    assert snap_compare(HistoryApp(finished.parent), terminal_size=(120, 16), run_before=run_before)

@@ -84,7 +84,6 @@ class HistoryScreen(WorkerErrors, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
         self.load()
 
     def action_reload(self) -> None:
@@ -104,9 +103,12 @@ class HistoryScreen(WorkerErrors, Screen):
     def show(self, runs: list[dict], note: str | None) -> None:
         self.runs = runs
         table = self.query_one(DataTable)
-        table.clear()
-        for run in runs:
-            table.add_row(*cells(run, run["run_dir"] in self.marked), key=run["run_dir"] + "\0" + run["run_id"])
+        table.clear(columns=True)
+        rows = [cells(run, run["run_dir"] in self.marked) for run in runs]
+        for i, label in enumerate(COLUMNS):  # widths from the cells: drawn the same at once, every time
+            table.add_column(label, width=max([len(label)] + [len(str(row[i])) for row in rows]))
+        for run, row in zip(runs, rows):
+            table.add_row(*row, key=run["run_dir"] + "\0" + run["run_id"])
         title = f"{len(runs)} run{'s' if len(runs) != 1 else ''} in the history" if runs else \
             "no runs in the history yet (export, run, status and monitor record the runs they see)"
         title += "  ·  enter: monitor  space: mark  c: compare the marked"
