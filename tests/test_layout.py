@@ -12,7 +12,9 @@ import pytest
 TUI = Path(__file__).resolve().parents[1] / "tui"
 # The pipeline, top to bottom. `cli` may open the app (no sub-command); the app never calls the CLI.
 STAGES = ("common", "hardware", "history", "models", "datasets", "plan", "bundle", "runs", "after", "app", "cli")
-MAX_LINES = 500
+MAX_LINES = 400
+# Over it today, and being changed by other work in progress (issue 22 splits them after it lands).
+NOT_YET_SPLIT = {"app/monitor.py", "runs/follower.py"}
 MODULES = sorted(p for p in TUI.rglob("*.py") if "_data" not in p.parts)
 
 
@@ -62,6 +64,9 @@ def test_only_the_app_imports_textual(path):
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(TUI)))
 def test_no_module_is_a_warehouse(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
+    if str(path.relative_to(TUI)) in NOT_YET_SPLIT:
+        assert lines > MAX_LINES, f"{path.relative_to(TUI)} is {lines} lines now: take it off NOT_YET_SPLIT"
+        return
     assert lines <= MAX_LINES, f"{path.relative_to(TUI)} has {lines} lines: two nouns, split it"
 
 
@@ -70,3 +75,74 @@ def test_the_layout_check_can_fail(tmp_path):
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from tui.app.main import SftTuiApp\n")
     assert imported_modules(module) == ["tui.app.main"]
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(TUI.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(modules: list[Path], root: Path = TUI.parent) -> dict[str, set[str]]:
+    """Module -> the tui modules it imports (at the top or inside a function; `from tui.x import y`
+    counts y when y is a module)."""
+    names = {".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__"): p for p in modules}
+    graph: dict[str, set[str]] = {}
+    for name, path in names.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                targets = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+            edges |= {t for t in targets if t in names and t != name}
+        graph[name] = edges
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan), each sorted."""
+    index, low, stack, on_stack, circles, counter = {}, {}, [], set(), [], [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                circles.append(sorted(group))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return circles
+
+
+def test_no_modules_import_each_other_in_a_circle():
+    """Not even through an import inside a function (tui.runs.lifecycle <-> tui.runs.preflight was one)."""
+    assert import_circles(import_graph(MODULES)) == []
+
+
+def test_the_circle_check_can_fail(tmp_path):
+    package = tmp_path / "tui"
+    package.mkdir()
+    (package / "a.py").write_text("from tui.b import f\n")
+    (package / "b.py").write_text("def f():\n    from tui import c\n")
+    (package / "c.py").write_text("def g():\n    import tui.a\n")
+    (package / "d.py").write_text("import tui.a\n")
+    graph = import_graph(sorted(package.glob("*.py")), root=tmp_path)
+    assert import_circles(graph) == [["tui.a", "tui.b", "tui.c"]]

@@ -27,7 +27,7 @@ def colour(index: int) -> tuple[str, str]:
 
 
 def short(value) -> str:
-    from tui.runs.compare import shown_value
+    from tui.runs.run_settings import shown_value
 
     text = shown_value(value)
     return text if len(text) <= 28 else "…" + text[-27:]

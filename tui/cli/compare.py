@@ -70,7 +70,8 @@ def table(header: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
 
 
 def cmd_compare(args) -> int:
-    from tui.runs.compare import CompareError, compare_runs, shown_value
+    from tui.runs.compare import CompareError, compare_runs
+    from tui.runs.run_settings import shown_value
 
     try:
         comparison = compare_runs([Path(p) for p in args.run_dirs])

@@ -27,10 +27,6 @@ def text_bytes(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def approx_tokens(n_bytes: int) -> int:
-    return math.ceil(n_bytes / BYTES_PER_TOKEN)
-
-
 @dataclass
 class Histogram:
     counts: Counter = field(default_factory=Counter)

@@ -16,7 +16,6 @@ Other towers give None: the meta-device facts (tui/models/facts.py) still size t
 from __future__ import annotations
 
 QWEN_VL = {"qwen2_vl", "qwen2_5_vl"}
-LLAVA = {"llava", "llava_next", "llava_next_video", "vipllava"}
 # LLaMA-Factory's image_max_pixels default (hparams/model_args.py): a bigger image is scaled down.
 LF_IMAGE_MAX_PIXELS = 768 * 768
 

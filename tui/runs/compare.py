@@ -1,6 +1,6 @@
 """Comparing runs: the settings that differ, and what each run measured (`sft-tui compare`).
 
-Settings are what the run trained with: train.yaml (the user may have edited it) over plan.json's
+Settings (tui.runs.run_settings) are what the run trained with: train.yaml (the user may have edited it) over plan.json's
 settings, plus the plan's recipe and hardware. Keys every run has by construction a value of its own
 for (output_dir, run_name, logging_dir) are left out, and an absent key equals a null one (LLaMA-
 Factory's default either way).
@@ -28,8 +28,6 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
 from tui.runs.lifecycle import (
     find_runs,
     output_dir_of,
@@ -38,10 +36,7 @@ from tui.runs.lifecycle import (
     run_status,
 )
 from tui.runs.logfiles import duration_seconds, last_lines, read_trainer_log
-
-# Every run has its own value of these by construction: a difference in them says nothing.
-PER_RUN_KEYS = frozenset({"output_dir", "run_name", "logging_dir"})
-
+from tui.runs.run_settings import differences, read_plan, run_settings
 
 # Tokens per second, best source first: HF's (include_tokens_per_second), LLaMA-Factory's
 # (include_effective_tokens_per_second); trainer_log.jsonl's `throughput` is the fallback.
@@ -129,77 +124,6 @@ def compare_runs(paths: list[Path]) -> Comparison:
         names = [str(run) for run in runs]
     results = [read_run(run, name) for run, name in zip(runs, names)]
     return Comparison(results, differences([r.settings for r in results]))
-
-
-def _plan(run_dir: Path) -> dict:
-    try:
-        plan = json.loads((run_dir / "plan.json").read_text(encoding="utf-8"))
-        return plan if isinstance(plan, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def run_settings(run_dir: Path, plan: dict | None = None) -> dict:
-    """The settings a run trained with: plan.json's, train.yaml's over them, and the plan's
-    recipe and hardware."""
-    plan = _plan(run_dir) if plan is None else plan
-    body = plan.get("plan") if isinstance(plan.get("plan"), dict) else {}
-    settings = dict(body.get("settings") or {})
-    try:
-        config = yaml.safe_load((run_dir / "train.yaml").read_text(encoding="utf-8"))
-        if isinstance(config, dict):
-            settings.update({k: _typed(v) for k, v in config.items()})
-    except (OSError, yaml.YAMLError):
-        pass
-    if body.get("recipe"):
-        settings["recipe"] = body["recipe"]
-    hardware = plan.get("hardware") if isinstance(plan.get("hardware"), dict) else {}
-    if hardware.get("name"):
-        gpus = hardware.get("gpus") or 1
-        settings["hardware"] = f"{gpus} x {hardware['name']}" if gpus != 1 else hardware["name"]
-    own = [(str(run_dir.resolve()), "<run_dir>"), (str(run_dir.absolute()), "<run_dir>")]
-    output_dir = output_dir_of(run_dir)
-    if output_dir:
-        own += [(str(output_dir.resolve()), "<output_dir>"), (str(output_dir.absolute()), "<output_dir>")]
-    return {k: _own_paths(v, own) for k, v in settings.items() if k not in PER_RUN_KEYS}
-
-
-def _own_paths(value, own: list[tuple[str, str]]):
-    """A path in the run's own directory (dataset_dir, a DeepSpeed config) is the same setting in
-    every run: '<run_dir>/ds_z2.json'. A path elsewhere (another run's checkpoint) stays as it is."""
-    if isinstance(value, str):
-        for path, name in own:
-            if value == path or value.startswith(path + "/"):
-                return name + value[len(path):]
-    return value
-
-
-# PyYAML (YAML 1.1) reads `3e-5` as a string; LLaMA-Factory's parser makes it the float it is.
-_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
-
-
-def _typed(value):
-    return float(value) if isinstance(value, str) and _EXPONENT_NUMBER.match(value.strip()) else value
-
-
-def _same(value):
-    """A value as compared: 2 in one file equals 2.0 in another."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
-def differences(settings: list[dict]) -> dict[str, list]:
-    """Settings whose value is not the same in every run, in the first run's order; absent = None."""
-    keys: list[str] = []
-    for one in settings:
-        keys += [k for k in one if k not in keys]
-    out = {}
-    for key in keys:
-        values = [one.get(key) for one in settings]
-        if len({json.dumps(_same(v), sort_keys=True, default=str) for v in values}) > 1:
-            out[key] = values
-    return out
 
 
 def _results_file(output_dir: Path | None) -> dict:
@@ -319,7 +243,7 @@ def read_run(run_dir: Path, name: str | None = None) -> RunResult:
     run_dir = Path(run_dir)
     output_dir = output_dir_of(run_dir)
     status = run_status(run_dir, output_dir)
-    plan = _plan(run_dir)
+    plan = read_plan(run_dir)
     result = RunResult(name or run_dir.name, str(run_dir), status.status, status.detail,
                        settings=run_settings(run_dir, plan))
     estimate = (plan.get("plan") or {}).get("estimate") if isinstance(plan.get("plan"), dict) else None
@@ -387,16 +311,3 @@ def measured_tokens_per_second(run_dir: Path, output_dir: Path | None) -> float 
         return follower.speed.at_end(follower)["measured_tokens_per_second"]
     speed = follower.speed.now(follower)
     return speed["measured_tokens_per_second"] if speed else None
-
-
-def shown_value(value) -> str:
-    """A setting's value as the CLI table and the app show it."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)

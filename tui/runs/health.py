@@ -33,9 +33,6 @@ FLAT_AFTER = 0.2
 FLAT_SINCE_START = 0.05  # and less than this since the first logged loss: a curve that fell and levelled off is fine
 ZERO_POINTS = 2  # logged losses of exactly 0 in a row (one can be the NaN filter's, before grad_norm's NaN is read)
 
-DIAGNOSES = ("nan_loss", "grad_norm_exploding", "loss_spike", "zero_loss", "overfitting", "loss_flat")
-
-
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 

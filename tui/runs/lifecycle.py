@@ -19,14 +19,12 @@ rebooted), new (never started).
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tui.common.files import atomic_write
 from tui.runs.processes import (
     is_run_process,
     process_group,
@@ -35,9 +33,13 @@ from tui.runs.processes import (
     training_processes,
     wait_gone,
 )
-
-STATE_FILE = "state.json"
-
+from tui.runs.rundir import (  # noqa: F401 - callers import these from here too
+    STATE_FILE,
+    RunError,
+    output_dir_of,
+    read_state,
+    write_state,
+)
 
 ENDED = ("finished", "failed", "stopped", "vanished")
 
@@ -47,10 +49,6 @@ DEFAULT_GRACE_S = 60.0
 
 
 TERM_GRACE_S = 10.0
-
-
-class RunError(Exception):
-    """A run cannot be started, found or stopped as asked; one sentence."""
 
 
 @dataclass
@@ -66,32 +64,6 @@ class RunStatus:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def read_state(run_dir: Path) -> dict:
-    try:
-        state = json.loads((run_dir / STATE_FILE).read_text(encoding="utf-8"))
-        return state if isinstance(state, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def write_state(run_dir: Path, **changes) -> dict:
-    state = read_state(run_dir) | changes
-    atomic_write(run_dir / STATE_FILE, json.dumps(state, indent=2) + "\n")
-    return state
-
-
-def output_dir_of(run_dir: Path) -> Path | None:
-    """LLaMA-Factory's output_dir: train.yaml's (the user may have edited it), resolved from the run
-    directory (run_sft.sh runs from there), else saves/<run-id> beside it."""
-    from tui.bundle.location import configured_output_dir, own_output_dir, plan_run_id
-
-    run_dir = Path(run_dir).absolute()
-    found = configured_output_dir(run_dir)
-    if found is None and (run_dir / "plan.json").is_file():
-        return own_output_dir(run_dir, plan_run_id(run_dir) or run_dir.name)
-    return found
 
 
 def _read_int(path: Path) -> int | None:

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tui.runs.lifecycle import RunError, output_dir_of
+from tui.runs.rundir import RunError, output_dir_of
 
 PIP_INSTALL = "pip install 'llamafactory==0.9.5'"
 OTHER_ENV = "or export again with --env venv:PATH|conda:NAME"

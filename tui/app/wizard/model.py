@@ -66,7 +66,6 @@ def completion_candidates(profiles) -> list[str]:
 
 
 class ModelStep(Step):
-    resolving: str | None = None  # the hub id being looked up
     _pending: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -139,7 +138,6 @@ class ModelStep(Step):
         self.look_up(spec)
 
     def show_resolving(self, spec: str, waiting: bool) -> None:
-        self.resolving = spec
         what = "will look up" if waiting else "resolving"
         self.query_one("#model-info", Static).update(Content.from_markup(
             f"[yellow]{what}[/yellow] $spec… (the Hugging Face cache, then the hub: config.json only)", spec=spec))
@@ -165,7 +163,6 @@ class ModelStep(Step):
     def show(self, spec: str, info, problem: str | None) -> None:
         if spec != self.query_one("#model-input", Input).value.strip():
             return  # an answer for something typed before: a newer lookup is coming
-        self.resolving = None
         box = self.query_one("#model-info", Static)
         if info is None:
             self.state.model_typed(problem or f"{spec}: not a model")
