@@ -1,4 +1,4 @@
-"""The house rules of DESIGN.md's "Where code lives", checked on the source: the stage packages
+"""The house rules of docs/ARCHITECTURE.md's "Where code lives", checked on the source: the stage packages
 read as the pipeline, a stage imports only the stages above it, only tui/app/ imports Textual,
 the tui/lf/ scripts are never imported, and no module grows into a warehouse."""
 
@@ -77,11 +77,6 @@ def test_the_layout_check_can_fail(tmp_path):
     assert imported_modules(module) == ["tui.app.main"]
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(TUI.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
 def import_graph(modules: list[Path], root: Path = TUI.parent) -> dict[str, set[str]]:
     """Module -> the tui modules it imports (at the top or inside a function; `from tui.x import y`
     counts y when y is a module)."""
@@ -146,3 +141,49 @@ def test_the_circle_check_can_fail(tmp_path):
     (package / "d.py").write_text("import tui.a\n")
     graph = import_graph(sorted(package.glob("*.py")), root=tmp_path)
     assert import_circles(graph) == [["tui.a", "tui.b", "tui.c"]]
+
+
+ROOT = TUI.parent
+
+
+def test_the_design_document_is_in_the_repository():
+    design = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    for stage in STAGES:
+        assert f"  {stage}/" in design, f"docs/ARCHITECTURE.md's layout has no {stage}/"
+    assert "docs/ARCHITECTURE.md" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def readme_layout() -> dict[str, set[str]]:
+    """The README's module list (Development): each `tui/<stage>/` line and the lines under it, the
+    names of modules they give (`name.py`)."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text[text.index("\n```\ntui/common/"):]
+    block = block[:block.index("\n```", 4)]
+    listed: dict[str, set[str]] = {}
+    stage = None
+    for line in block.splitlines():
+        if match := re.match(r"tui/(\w+)/", line):
+            stage = match.group(1)
+        elif not line.startswith(" "):
+            stage = None
+        if stage:
+            listed.setdefault(stage, set()).update(re.findall(r"(\w+)\.py\b", line))
+    return listed
+
+
+def test_every_tui_path_the_readme_names_exists():
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"\btui/[\w/]+\.py\b", text))
+    assert named and not [p for p in sorted(named) if not (ROOT / p).is_file()]
+
+
+def test_the_readme_lists_every_module():
+    listed = readme_layout()
+    assert set(listed) == set(STAGES) | {"lf"}
+    missing = [f"tui/{p.parent.name}/{p.name}" for p in sorted(TUI.glob("*/*.py"))
+               if p.name != "__init__.py" and p.parent.name in listed and p.stem not in listed[p.parent.name]]
+    assert not missing, f"the README's layout (Development) does not list {missing}"
