@@ -16,14 +16,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import (
     Button,
     DataTable,
     Footer,
     Header,
     Input,
-    Label,
     ProgressBar,
     RichLog,
     Sparkline,
@@ -33,6 +32,7 @@ from textual_plotext import PlotextPlot
 
 from tui.app.health import HealthPanel, alert
 from tui.app.loss_curve import LossCurve
+from tui.app.wizard.widgets import Confirm
 from tui.app.wizard.wording import in_app_words
 from tui.app.workers import WorkerErrors
 from tui.common.text import plural
@@ -55,20 +55,10 @@ def shown_path(path: Path | str) -> Path:
         return path
 
 
-class ConfirmStop(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Stop")]
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm"):
-            yield Label("Stop this run? The trainer finishes its step and saves a checkpoint, which "
-                        "`sft-tui run RUN_DIR --resume` continues from later.")
-            with Horizontal():
-                yield Button("Stop the run", variant="error", id="yes")
-                yield Button("Keep training", variant="primary", id="no")
-
-    @on(Button.Pressed)
-    def answer(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+class ConfirmStop(Confirm):
+    def __init__(self):
+        super().__init__("Stop this run? The trainer finishes its step and saves a checkpoint, which "
+                         "`sft-tui run RUN_DIR --resume` continues from later.", "Stop the run", "Keep training")
 
 
 class RunMonitor(WorkerErrors, Vertical):

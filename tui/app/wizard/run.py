@@ -13,41 +13,25 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Vertical
 from textual.widgets import (
     Button,
-    Label,
     Static,
 )
 
 from tui.app.wizard.state import WizardState, shown_path
+from tui.app.wizard.widgets import Confirm
 from tui.app.wizard.wording import in_app_words
 from tui.app.workers import WorkerErrors
 
 
-class ConfirmOtherHardware(ModalScreen[bool]):
+class ConfirmOtherHardware(Confirm):
     """The run was planned for other hardware than this machine's: start it anyway?"""
 
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
-    DEFAULT_CSS = "ConfirmOtherHardware { align: center middle; }"
-
     def __init__(self, planned: str, here: str):
-        super().__init__()
+        super().__init__(f"This run was {planned}; {here}. It will probably fail here: run it on that machine, "
+                         "or start it anyway.", "Start anyway", "Cancel", variant="warning")
         self.planned, self.here = planned, here
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm"):
-            yield Label(Text(f"This run was {self.planned}; {self.here}. It will probably fail here: "
-                             "run it on that machine, or start it anyway."), id="confirm-text")
-            with Horizontal():
-                yield Button("Start anyway", variant="warning", id="yes")
-                yield Button("Cancel", variant="primary", id="no")
-
-    @on(Button.Pressed)
-    def answer(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
 
 
 class RunStep(WorkerErrors, Vertical):

@@ -146,19 +146,21 @@ def memory_bar(breakdown: dict, capacity: float, width: int) -> Text:
 
 
 class Confirm(ModalScreen[bool]):
-    """A question with a yes and a no; `y` and escape answer from the keyboard. The text wraps."""
+    """The app's one confirm dialog: a question with a yes and a no; `y` and escape answer from the
+    keyboard, and Enter gives the safe answer (no). The text wraps. A named question (stopping a
+    run, starting one planned for other hardware) is a subclass that only words it."""
 
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes")]
 
-    def __init__(self, question: str, yes: str, no: str = "Cancel"):
+    def __init__(self, question: str, yes: str, no: str = "Cancel", variant: str = "error"):
         super().__init__()
-        self.question, self.yes, self.no = question, yes, no
+        self.question, self.yes, self.no, self.variant = question, yes, no, variant
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Label(Text(self.question))
+            yield Label(Text(self.question), id="confirm-text")
             with Horizontal():
-                yield Button(self.yes, variant="error", id="yes")
+                yield Button(self.yes, variant=self.variant, id="yes")
                 yield Button(self.no, variant="primary", id="no")
 
     def on_mount(self) -> None:
