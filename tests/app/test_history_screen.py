@@ -66,3 +66,23 @@ def test_snapshot_of_the_history_screen(snap_compare, tmp_path, monkeypatch):
         await settle(pilot)
 
     assert snap_compare(HistoryApp(finished.parent), terminal_size=(120, 16), run_before=run_before)
+
+
+async def test_a_run_watched_in_the_monitor_screen_is_recorded_at_its_end(tmp_path):
+    from tui.app.monitor import MonitorScreen
+    from tui.history.store import History
+
+    run_dir = recorded_run(tmp_path, "finished")
+
+    class Monitor(HistoryApp):
+        def on_mount(self) -> None:
+            self.push_screen(MonitorScreen(run_dir))
+
+    app = Monitor()
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(30):
+            await settle(pilot)
+            if History().runs():
+                break
+    (row,) = History().runs()
+    assert (row["run_dir"], row["outcome"], row["steps_done"]) == (str(run_dir), "finished", 8)

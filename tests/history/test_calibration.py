@@ -58,6 +58,10 @@ def test_the_time_is_calibrated_from_your_runs_on_this_device_and_says_so(tmp_pa
     assert after["assumptions"][0] == cal["text"]
     text = sft_tui("plan", *ON_3060).stdout
     assert f"(calibrated from 3 of your runs on {device}: speed -11 %;" in text
+    no_data = ON_3060[:4]
+    bare, calibrated = plan_json(*no_data, "--no-history")["time_estimate"], plan_json(*no_data)["time_estimate"]
+    assert calibrated["calibration"]["speed_ratio"] == 0.89 and calibrated["seconds"] is None
+    assert abs(calibrated["seconds_per_1000_rows"] - bare["seconds_per_1000_rows"] / 0.89) < 0.2
 
 
 def test_a_run_planned_with_calibration_is_compared_with_the_datasheet_next_time(tmp_path):

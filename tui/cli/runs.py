@@ -169,7 +169,8 @@ def follow_headless(run_dir: Path, as_json: bool, notifier=None) -> int:
                 if event.kind in ENDED:
                     if event.kind == "failed" and not as_json:
                         print_failure_details(event, run_dir)
-                    record_in_history([run_dir])
+                    if watcher.history_note:  # the watcher recorded the run's end in the run history
+                        print(f"sft-tui: {watcher.history_note}", file=sys.stderr)
                     return exit_status_of(event)
             time.sleep(POLL_S)
     except KeyboardInterrupt:

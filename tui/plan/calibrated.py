@@ -45,6 +45,14 @@ def calibrated_time(t: TimeEstimate, cal: dict, device: str) -> TimeEstimate | N
         text = f"{of}: {cal['flops_per_second'] / 1e9:,.1f} GFLOP/s measured (no datasheet speed)"
         figure = {"flops_per_second": round(cal["flops_per_second"]), "uncalibrated_seconds": None,
                   "uncalibrated_tokens_per_second": None}
+    elif t.seconds is None and t.tokens_per_second and t.seconds_per_1000_rows and cal["speed_ratio"]:
+        ratio = cal["speed_ratio"]  # no dataset: no total, but the speed and the time per 1,000 rows
+        text = f"{of}: speed {_percent(ratio)}"
+        calibration = {"text": text, "device": device, "method": cal["method"], "runs": n, "run_ids": cal["run_ids"],
+                       "speed_ratio": ratio, "uncalibrated_seconds": None,
+                       "uncalibrated_tokens_per_second": round(t.tokens_per_second, 1)}
+        return replace(t, tokens_per_second=t.tokens_per_second * ratio, seconds_per_1000_rows=t.seconds_per_1000_rows / ratio,
+                       assumptions=[text] + t.assumptions, calibration=calibration)
     else:
         return None
     gpu_hours = None if t.gpu_hours is None else t.gpu_hours * seconds / t.seconds if t.seconds else None

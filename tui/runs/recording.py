@@ -17,9 +17,10 @@ from pathlib import Path
 
 from tui.history.record import plan_values
 from tui.history.store import History, HistoryProblem
-from tui.runs.lifecycle import ENDED, RunError, output_dir_of
-from tui.runs.logfiles import TRAINER_LOG, read_trainer_log
+from tui.runs.lifecycle import ENDED, RunError, output_dir_of, run_status
+from tui.runs.logfiles import TRAINER_LOG, read_trainer_log, tail_offset
 
+OPEN_AT_TAIL_BYTES, TAIL_LINES = 4 * 1024 * 1024, 200  # tui.runs.watch's: a long train.log is read from its tail
 SIGNATURE_FILES = ("train.log", "exit_code", "run.pid", "state.json", "plan.json")
 
 
@@ -41,7 +42,7 @@ def _peak(rows: list[dict], key: str) -> float | None:
 
 def measure_run(run_dir: Path) -> dict:
     """The history's columns for one run directory, read from its files (plan.json, the logs, exit code)."""
-    from tui.runs.watch import RunWatcher
+    from tui.runs.follower import Follower  # the watcher's follower and status (tui.runs.watch records through here)
 
     run_dir = Path(run_dir).absolute()
     values: dict = {}
@@ -49,18 +50,22 @@ def measure_run(run_dir: Path) -> dict:
         values |= plan_values(json.loads((run_dir / "plan.json").read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError, AttributeError):
         pass
-    watcher = RunWatcher(run_dir)
-    follower, status = watcher.follower, watcher.status
+    status = run_status(run_dir)
+    output_dir = Path(status.output_dir) if status.output_dir else None
+    log, offset = run_dir / "train.log", 0
+    if log.is_file() and log.stat().st_size > OPEN_AT_TAIL_BYTES:  # as the watcher does: numbers are in trainer_log.jsonl
+        offset = tail_offset(log, TAIL_LINES)
+    follower = Follower(run_dir, output_dir, offset)
     while follower.poll():
         pass
     values["outcome"] = "planned" if status.status == "new" else status.status
     reason = ""
-    if status.status in ("failed", "vanished"):
-        reason = watcher.end_event(status).text
-    elif status.status == "stopped":
+    if status.status == "failed":  # the monitor's sentence (tui.runs.watch.RunWatcher.end_event)
+        reason = status.exit_reason or follower.failure(status.exit_code if status.exit_code is not None else 1).text
+    elif status.status in ("vanished", "stopped"):
         reason = status.detail
     values["outcome_reason"] = reason
-    rows = read_trainer_log(watcher.output_dir) if watcher.output_dir else []
+    rows = read_trainer_log(output_dir) if output_dir else []
     values["peak_allocated_gib"] = _peak(rows, "vram_allocated")
     values["peak_reserved_gib"] = _peak(rows, "vram_reserved")
     done = follower.step - (follower.resumed_at or 0)
@@ -77,7 +82,7 @@ def measure_run(run_dir: Path) -> dict:
     values["train_loss"] = train_loss if isinstance(train_loss, (int, float)) else (losses[-1] if losses else None)
     eval_loss = follower.final_metrics.get("eval_loss")
     values["eval_loss"] = eval_loss if isinstance(eval_loss, (int, float)) else (evals[-1] if evals else None)
-    values["signature"] = files_signature(run_dir, watcher.output_dir)
+    values["signature"] = files_signature(run_dir, output_dir)
     return values
 
 

@@ -30,6 +30,7 @@ class RunWatcher:
         self.output_dir = Path(self.status.output_dir) if self.status.output_dir else None
         self.follower = Follower(self.run_dir, self.output_dir, offset)
         self.ended = False
+        self.history_note: str | None = None  # why the run history could not record the run's end (one sentence)
 
     def poll(self) -> list[Event]:
         """New events; the last one is finished/failed/stopped/vanished once the run has ended."""
@@ -41,6 +42,9 @@ class RunWatcher:
             events += self.follower.poll()  # whatever was written between the two reads
             events.append(self.end_event(self.status))
             self.ended = True
+            from tui.runs.recording import record_runs
+
+            self.history_note = record_runs([self.run_dir])  # what it measured, into the run history (tui.history)
         return events
 
     def end_event(self, status: RunStatus) -> Event:
