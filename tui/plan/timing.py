@@ -247,8 +247,7 @@ def estimate_time(shape: StepShape, *, steps: int | None, micro_batch: int, accu
                   + accumulation * step_fixed_seconds(shape, peak_tflops))
         per_1000 = 1000 / (micro_batch * accumulation * total_gpus) * step_s
         return TimeEstimate(None, None, per_step / step_s, assumptions + [
-            f"the number of steps is unknown (no dataset): no time; about {per_step / step_s:,.0f} tokens/s, "
-            f"{human_duration(per_1000)} per 1,000 rows of {row:.0f} tokens"],
+            "the number of steps is unknown (no dataset): no time"],
             price_per_gpu_hour=price_per_gpu_hour, mfu=mfu, where=where, flops_per_token=flops,
             seconds_per_1000_rows=per_1000)
     tokens = per_step * steps
@@ -297,6 +296,10 @@ def summary_line(t: TimeEstimate) -> str:
     """'Time: about 3 h 10 min on 1 x RTX 4080 (MFU 35 %, 12,345,678 tokens)', or why not."""
     if t.seconds is None:
         why = next((a for a in reversed(t.assumptions) if "no time" in a), "unknown")
+        if t.tokens_per_second and t.seconds_per_1000_rows:  # no dataset: the speed still is known
+            row = t.tokens_per_second * t.seconds_per_1000_rows / 1000
+            why += (f"; about {t.tokens_per_second:,.0f} tokens/s, {human_duration(t.seconds_per_1000_rows)} per 1,000 "
+                    f"rows of {row:.0f} tokens" + (f", {t.calibration['text']}" if t.calibration else ""))
         return f"Time: not estimated ({why})"
     if t.calibration is not None:
         line = f"Time: about {human_duration(t.seconds)} on {t.where} ({t.calibration['text']}; {t.tokens:,} tokens)"
