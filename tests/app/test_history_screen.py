@@ -50,6 +50,15 @@ async def test_the_history_screen_lists_runs_opens_one_and_compares_two(tmp_path
         assert app.screen is screen
 
 
+async def test_the_screen_takes_the_same_filters_as_the_command(tmp_path):
+    finished = recorded_run(tmp_path, "finished")
+    for hardware, rows in (("cpu", 1), ("rtx", 0)):
+        app = HistoryApp(finished.parent, hardware=hardware)
+        async with app.run_test(size=(120, 20)) as pilot:
+            await settle(pilot)
+            assert app.screen.query_one(DataTable).row_count == rows
+
+
 async def test_an_empty_history_says_what_records_runs(tmp_path):
     app = HistoryApp()
     async with app.run_test(size=(120, 20)) as pilot:

@@ -44,7 +44,8 @@ def cells(run: dict, marked: bool) -> tuple:
             "-" if rate is None else f"{rate:,.0f}")
 
 
-def read_history(runs_dir: Path | None = None) -> tuple[list[dict], str | None]:
+def read_history(runs_dir: Path | None = None, model: str | None = None,
+                 hardware: str | None = None) -> tuple[list[dict], str | None]:
     """The runs, newest first, after recording those in runs_dir; and a sentence when the history was not usable."""
     from tui.history.record import compared
     from tui.history.store import History, HistoryProblem
@@ -54,7 +55,7 @@ def read_history(runs_dir: Path | None = None) -> tuple[list[dict], str | None]:
     note = record_runs(find_runs(runs_dir) or find_runs(runs_dir / "runs")) if runs_dir else None
     try:
         with History() as history:
-            return [compared(row) for row in history.runs()], note or (history.notes[0] if history.notes else None)
+            return [compared(row) for row in history.runs(model=model, hardware=hardware)], note or (history.notes[0] if history.notes else None)
     except HistoryProblem as problem:
         return [], str(problem)
 
@@ -70,9 +71,11 @@ class HistoryScreen(WorkerErrors, Screen):
     HistoryScreen DataTable { height: 1fr; }
     """
 
-    def __init__(self, runs_dir: Path | None = None, closable: bool = False, **kwargs):
+    def __init__(self, runs_dir: Path | None = None, closable: bool = False, model: str | None = None,
+                 hardware: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.runs_dir = runs_dir
+        self.filters = {"model": model, "hardware": hardware}  # `history --model M --hardware H`
         self.closable = closable
         self.runs: list[dict] = []
         self.marked: set[str] = set()  # run directories
@@ -97,7 +100,7 @@ class HistoryScreen(WorkerErrors, Screen):
 
     @work(thread=True, exclusive=True, group="history")
     def load(self) -> None:
-        runs, note = read_history(self.runs_dir)
+        runs, note = read_history(self.runs_dir, **self.filters)
         self.app.call_from_thread(self.show, runs, note)
 
     def show(self, runs: list[dict], note: str | None) -> None:
@@ -169,14 +172,15 @@ class HistoryApp(App):
     SUB_TITLE = "run history"
     BINDINGS = [Binding("q", "quit", "Quit"), Binding("ctrl+q", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, runs_dir: Path | None = None):
+    def __init__(self, runs_dir: Path | None = None, model: str | None = None, hardware: str | None = None):
         super().__init__()
         self.runs_dir = runs_dir
+        self.filters = {"model": model, "hardware": hardware}
 
     def on_mount(self) -> None:
-        self.push_screen(HistoryScreen(self.runs_dir))
+        self.push_screen(HistoryScreen(self.runs_dir, **self.filters))
 
 
-def run_history_app(runs_dir: Path | None = None) -> int:
-    HistoryApp(runs_dir).run()
+def run_history_app(runs_dir: Path | None = None, model: str | None = None, hardware: str | None = None) -> int:
+    HistoryApp(runs_dir, model, hardware).run()
     return 0

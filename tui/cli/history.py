@@ -72,7 +72,8 @@ def cmd_history(args) -> int:
             raise UserError("--app and --json: choose one (--json prints, --app opens the table)")
         from tui.app.history import run_history_app
 
-        return run_history_app(Path(args.runs_dir) if args.runs_dir else (Path("runs") if Path("runs").is_dir() else None))
+        runs_dir = Path(args.runs_dir) if args.runs_dir else (Path("runs") if Path("runs").is_dir() else None)
+        return run_history_app(runs_dir, args.model, args.hardware)
     rows, note = history_rows(args)
     if note:
         print(f"sft-tui: {note}", file=sys.stderr)
