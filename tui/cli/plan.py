@@ -32,7 +32,7 @@ def print_plan(plan, request) -> None:
     print(f"Plan: {request.model.model_name_or_path} on {where}{nodes} ({plan.capacity_gib:.1f} GiB per device), recipe {plan.recipe}")
     for note in request.model.notes:  # where the counts and the template came from, image tokens, ...
         print(f"  model: {note}")
-    usable = plan.to_json()["estimate"]["usable_gib"]
+    usable = plan.usable_gib
     verdict = "fits" if plan.fits else "DOES NOT FIT"
     print(f"\nPeak memory per device: {est.per_device_gib:.1f} GiB of {usable:.1f} usable: {verdict}")
     if plan.simulated and plan.simulated.get("peak_gib") is not None:

@@ -91,13 +91,19 @@ class Plan:
     cutoff_options: list[dict] = field(default_factory=list)  # fitting.cutoff_options: each cutoff's cost
     simulated: dict | None = None  # tui.plan.simulated: the simulated step, or why not (set where it was asked)
 
+    @property
+    def usable_gib(self) -> float:
+        """What a device may fill: its capacity less the safety margin (the one place it is computed
+        for a plan; plan.json's estimate.usable_gib, the CLI and the app read it)."""
+        return round(self.capacity_gib * (1 - SAFETY_MARGIN), 3)
+
     def to_json(self) -> dict:
         return {
             "settings": self.settings,
             "estimate": {
                 "per_device_gib": round(self.estimate.per_device_gib, 3),
                 "capacity_gib": round(self.capacity_gib, 3),
-                "usable_gib": round(self.capacity_gib * (1 - SAFETY_MARGIN), 3),
+                "usable_gib": self.usable_gib,
                 "safety_margin": SAFETY_MARGIN,
                 "fits": self.fits,
                 "breakdown": self.estimate.to_json()["breakdown"],

@@ -123,7 +123,7 @@ class PlanStep(Step):
 
     def show(self, plan) -> None:
         est = plan.estimate
-        usable = plan.to_json()["estimate"]["usable_gib"]
+        usable = plan.usable_gib
         device = self.state.request.devices[0]
         where = f"{plan.n_gpus} x {device.name}" if device.vendor != "cpu" else device.name
         if plan.fits:
