@@ -132,3 +132,20 @@ def test_a_corrupt_history_is_moved_aside_with_one_sentence(tmp_path):
     (aside,) = tmp_path.glob("h.sqlite3.corrupt-*")
     assert aside.read_bytes().startswith(b"this is not a database")
     assert [r["run_id"] for r in History(path).runs()] == ["tiny-lora"]  # the new one has the run
+
+
+def test_a_full_database_refuses_the_write_whole_with_one_sentence(tmp_path):
+    """SQLite's own 'database or disk is full' (a page limit stands in for the disk): the write that did not
+    fit is rolled back whole, what was there stays, and the caller gets one sentence."""
+    import pytest
+
+    from tui.history.store import HistoryProblem
+
+    with History(tmp_path / "h.sqlite3") as history:
+        history.record("/r/kept", "kept", {"model": "m", "outcome": "finished"})
+        pages = history.conn.execute("PRAGMA page_count").fetchone()[0]
+        history.conn.execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(HistoryProblem) as raised:
+            history.record("/r/big", "big", {"model": "m", "settings": {"notes": "x" * 200_000}})
+        assert "full" in str(raised.value) and "\n" not in str(raised.value)
+        assert [r["run_id"] for r in history.runs()] == ["kept"]

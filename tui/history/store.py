@@ -118,9 +118,17 @@ def migrate(conn: sqlite3.Connection) -> int:
                 conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
     return found
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
 
 
 def _is_corrupt(err: sqlite3.DatabaseError) -> bool:
@@ -194,7 +202,7 @@ class History:
             yield self.conn
             self.conn.execute("COMMIT")
         except BaseException as err:
-            self.conn.execute("ROLLBACK")
+            _rollback(self.conn)  # SQLite may have rolled back already (a full disk does)
             if isinstance(err, sqlite3.Error):
                 raise HistoryProblem(_busy_sentence(self.path, err)) from None
             raise
