@@ -187,3 +187,13 @@ def test_the_readme_lists_every_module():
     missing = [f"tui/{p.parent.name}/{p.name}" for p in sorted(TUI.glob("*/*.py"))
                if p.name != "__init__.py" and p.parent.name in listed and p.stem not in listed[p.parent.name]]
     assert not missing, f"the README's layout (Development) does not list {missing}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(TUI)))
+def test_whether_a_device_is_a_gpu_is_decided_in_one_place(path):
+    """Device.is_gpu (tui/hardware/device.py), not `vendor != "cpu"` written again beside it."""
+    import re
+
+    if path.relative_to(TUI).as_posix() == "hardware/device.py":
+        return
+    assert not re.search(r"\.vendor\s*[!=]=\s*[\"']cpu[\"']", path.read_text(encoding="utf-8")), path

@@ -22,7 +22,7 @@ def cmd_detect(args) -> int:
         arch = d.compute_capability or d.gfx or (f"{d.cpu_cores} cores" if d.cpu_cores else "")
         util = "" if d.utilization_pct is None else f"{d.utilization_pct:.0f}%"
         used = f"{gib(d.memory_used_mib)}/{gib(d.memory_total_mib)}"
-        state = "" if d.vendor == "cpu" else ("free" if d.free else "busy")
+        state = ("free" if d.free else "busy") if d.is_gpu else ""
         print(
             f"{d.index:>2}  {d.vendor:<7} {d.name[:34]:<34} {used:>19} {util:>5}  {arch:<7} "
             f"{yes(d.bf16):<4} {yes(d.fp16):<4} {yes(d.flash_attn2):<4} {yes(d.bitsandbytes):<4} {state}"

@@ -27,7 +27,7 @@ def memory_bar(breakdown: dict, capacity: float) -> str:
 def print_plan(plan, request) -> None:
     est = plan.estimate
     devices = request.devices
-    where = (f"{plan.n_gpus} x {devices[0].name}" if devices[0].vendor != "cpu" else devices[0].name)
+    where = (f"{plan.n_gpus} x {devices[0].name}" if devices[0].is_gpu else devices[0].name)
     nodes = f" x {plan.nodes} nodes" if plan.nodes > 1 else ""
     print(f"Plan: {request.model.model_name_or_path} on {where}{nodes} ({plan.capacity_gib:.1f} GiB per device), recipe {plan.recipe}")
     for note in request.model.notes:  # where the counts and the template came from, image tokens, ...

@@ -36,7 +36,7 @@ def detect(nvml=None, run: CommandRunner = run_command) -> Detection:
 
 def summary_line(detection: Detection) -> str:
     gpus = detection.gpus
-    cpu = next(d for d in detection.devices if d.vendor == "cpu")
+    cpu = next(d for d in detection.devices if not d.is_gpu)
     cpu_text = f"CPU with {cpu.cpu_cores} cores and {cpu.memory_total_mib / 1024:.0f} GiB RAM"
     if not gpus:
         return f"No GPU found; {cpu_text}."

@@ -74,7 +74,7 @@ class Detection:
     @property
     def host_ram_gib(self) -> float | None:
         """This machine's RAM (the CPU device's memory), for the host RAM check."""
-        cpu = next((d for d in self.devices if d.vendor == "cpu"), None)
+        cpu = next((d for d in self.devices if not d.is_gpu), None)
         return cpu.memory_total_mib / 1024 if cpu and cpu.memory_total_mib else None
 
     def to_json(self) -> dict[str, Any]:

@@ -94,7 +94,7 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
     cutoff = decide_cutoff(d, request)
     decide_soft_settings(d, recipe_name, recipe)
 
-    n_gpus = 1 if request.devices[0].vendor == "cpu" else len(request.devices)
+    n_gpus = 1 if not request.devices[0].is_gpu else len(request.devices)
     n_total = n_gpus * request.nodes
     s = d.settings
     levers = {**s, **d.overrides}  # your lever settings pass through; the shape must know them
@@ -147,7 +147,7 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
                                request.data.tokens_total() if request.data else None,
                                levers.get("preprocessing_num_workers"),
                                # On the CPU the step's memory above already is this RAM: no second verdict.
-                               request.host_ram_gib if request.devices[0].vendor != "cpu" else None)
+                               request.host_ram_gib if request.devices[0].is_gpu else None)
     if warning := host_ram_warning(result.host_ram):
         result.warnings.append(warning)
     if request.data and request.data.row_tokens:
@@ -189,9 +189,9 @@ def plan_warnings(p: Plan, request: PlanRequest) -> list[str]:
                             f"{p.settings['cutoff_len']} (counted over every file): truncated; the cutoff table shows the cost of longer")
     elif request.data is None:
         warnings.append("no dataset given: the number of optimizer steps is unknown")
-    busy = [dev for dev in request.devices if dev.vendor != "cpu" and not dev.free]
+    busy = [dev for dev in request.devices if dev.is_gpu and not dev.free]
     if busy:
         warnings.append(f"GPU {', '.join(str(dev.index) for dev in busy)} is in use by other processes: planned with its free memory")
-    if request.devices[0].vendor == "cpu":
+    if not request.devices[0].is_gpu:
         warnings.append("training on the CPU: fine for tiny models and smoke tests, very slow for anything else")
     return warnings

@@ -98,7 +98,7 @@ def pick_devices(hardware: str, gpus: int | None, profiles: ProfileSet):
             if gpus > len(found):
                 raise RequestError(f"--gpus {gpus}: this machine has {plural(len(found), 'GPU')}")
             found = found[:gpus]
-        cpu = [d for d in detection.devices if d.vendor == "cpu"]
+        cpu = [d for d in detection.devices if not d.is_gpu]
         return (found or cpu), detection.problems, detection.host_ram_gib
     profile = profiles.get("hardware", hardware)
     if profile is None:

@@ -78,7 +78,7 @@ def decide_precision(d: Decisions, devices: list[Device]) -> None:
         d.decide("bf16", False, "forced", f"{names} has no bf16", rule)
         d.decide("fp16", True, "forced", f"{names} has no bf16: fp16 mixed precision with loss scaling", rule)
     else:
-        who = "the CPU" if devices[0].vendor == "cpu" else names
+        who = "the CPU" if not devices[0].is_gpu else names
         why = " (fp16 fails numerically on gfx906)" if any(dev.gfx == "gfx906" for dev in devices) else ""
         d.decide("bf16", False, "forced", f"{who} has no usable bf16: trains in fp32{why}", rule)
         d.decide("fp16", False, "forced", f"{who} has no usable fp16: trains in fp32{why}", rule)

@@ -247,7 +247,7 @@ def _judge_simulated(plan, request, enabled: bool, python: Path | None, progress
         why = "--no-simulate"
     elif simulation_off():
         why = "the simulation is off (SFT_TUI_SIMULATE=0)"
-    elif request.devices[0].vendor == "cpu":
+    elif not request.devices[0].is_gpu:
         why = "planned for the CPU, whose RAM the analytic estimate already covers"
     else:
         why = cannot_simulate(plan)

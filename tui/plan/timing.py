@@ -321,7 +321,7 @@ def time_for_plan(plan, request, shape, peaks: dict[str, float]) -> TimeEstimate
     packed = any(s.get(k) or request.overrides.get(k) for k in ("packing", "neat_packing"))
     device = request.devices[0]
     precision = precision_of(s)
-    where = f"{plan.n_gpus} x {device.name}" if device.vendor != "cpu" else device.name
+    where = f"{plan.n_gpus} x {device.name}" if device.is_gpu else device.name
     if plan.nodes > 1:
         where += f" x {plan.nodes} nodes"
     step = StepShape(

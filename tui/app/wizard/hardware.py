@@ -65,13 +65,13 @@ class HardwareStep(Step):
         table = self.query_one("#devices", DataTable)
         table.clear()
         for d in detection.devices:
-            chosen = d.vendor != "cpu" and (self.state.gpu_indices is None or d.index in self.state.gpu_indices)
+            chosen = d.is_gpu and (self.state.gpu_indices is None or d.index in self.state.gpu_indices)
             used = f"{d.memory_used_mib / 1024:.1f} / {d.memory_total_mib / 1024:.1f} GiB"
             util = "" if d.utilization_pct is None else f"{d.utilization_pct:.0f}%"
             arch = d.compute_capability or d.gfx or (f"{d.cpu_cores} cores" if d.cpu_cores else "")
-            state = "" if d.vendor == "cpu" else ("free" if d.free else "busy")
+            state = ("free" if d.free else "busy") if d.is_gpu else ""
             flags = ["✓" if f else "·" for f in (d.bf16, d.fp16, d.flash_attn2, d.bitsandbytes)]
-            table.add_row("●" if chosen else ("" if d.vendor == "cpu" else "○"), str(d.index), d.vendor, d.name,
+            table.add_row("●" if chosen else ("○" if d.is_gpu else ""), str(d.index), d.vendor, d.name,
                           used, util, arch, *flags, state, key=f"{d.vendor}-{d.index}")
         self.query_one("#problems", Static).update("\n".join(f"• {p}" for p in detection.problems))
 

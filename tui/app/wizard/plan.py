@@ -125,7 +125,7 @@ class PlanStep(Step):
         est = plan.estimate
         usable = plan.usable_gib
         device = self.state.request.devices[0]
-        where = f"{plan.n_gpus} x {device.name}" if device.vendor != "cpu" else device.name
+        where = f"{plan.n_gpus} x {device.name}" if device.is_gpu else device.name
         if plan.fits:
             verdict = Content.from_markup(
                 f"[b green]fits[/b green]: {est.per_device_gib:.1f} GiB per device of {usable:.1f} usable on $where; "

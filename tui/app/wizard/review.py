@@ -135,7 +135,7 @@ class ReviewStep(Step):
 
     def _unit(self) -> str:
         request = self.state.request
-        return "GPU" if request is not None and request.devices[0].vendor != "cpu" else "device"
+        return "GPU" if request is not None and request.devices[0].is_gpu else "device"
 
     @on(Input.Submitted, "#run-name")
     def name_submitted(self) -> None:

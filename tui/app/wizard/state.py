@@ -175,7 +175,7 @@ class WizardState:
 
             detection = self.detection = detect()
         gpus = [d for d in detection.gpus if self.gpu_indices is None or d.index in self.gpu_indices]
-        return gpus or [d for d in detection.devices if d.vendor == "cpu"]
+        return gpus or [d for d in detection.devices if not d.is_gpu]
 
 
 def shown_path(path: Path) -> str:
