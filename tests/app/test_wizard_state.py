@@ -62,3 +62,16 @@ def test_the_state_has_one_fingerprint_of_the_choices():
     state.choose_gpus([0])
     assert state.choices() != before
     assert not hasattr(state, "plan_key") and not hasattr(SftTuiApp, "choices")
+
+
+def test_the_app_knows_no_steps_widgets():
+    """A step owns its refusal and its first input (Step.refusal, Step.first_input): the app names
+    only the step bar and the steps themselves, never a control inside one."""
+    import re
+    from pathlib import Path
+
+    import tui.app.main
+
+    source = Path(tui.app.main.__file__).read_text(encoding="utf-8")
+    ids = set(re.findall(r"#[\w{}.-]+", source))
+    assert ids and all(i == "#steps" or i.endswith("-step") for i in ids), ids

@@ -17,7 +17,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, TabbedContent
+from textual.widgets import Button, Footer, Header, TabbedContent
 
 from tui.app.wizard import compose_steps
 from tui.app.wizard.state import STEPS, WizardState
@@ -107,21 +107,15 @@ class SftTuiApp(WorkerErrors, App):
         bar, the palette): the steps after the hardware need a GPU count that is one (or none), the
         steps after the model a resolved model, and the steps after the dataset a dataset that
         passes the one dataset gate (tui.datasets.gate, as `sft-tui export` does); the run step is
-        open once a bundle is exported (the demo exports its own)."""
-        from tui.datasets.gate import dataset_refusal
-
-        ids, s = self.step_ids(), self.state
-        if step_id not in ids or (step_id == "run" and s.run_dir is not None):
+        open once a bundle is exported (the demo exports its own). Each step words its own refusal
+        (Step.refusal)."""
+        ids = self.step_ids()
+        if step_id not in ids or (step_id == "run" and self.state.run_dir is not None):
             return None
-        position = ids.index(step_id)
-        if position > ids.index("hardware") and s.gpu_problem:
-            return "hardware", "Hardware", s.gpu_problem
-        if position > ids.index("model") and s.model_refusal():
-            return "model", "Model", s.model_refusal()
-        if position > ids.index("dataset"):
-            problem = dataset_refusal(s.report, s.drop_errors, drop_hint="'Drop the rows with errors'")
+        for earlier, label in STEPS[:ids.index(step_id)]:
+            problem = self.query_one(f"#{earlier}-step").refusal()
             if problem:
-                return "dataset", "Dataset", problem
+                return earlier, label.split(" ", 1)[1], problem
         return None
 
     def entry_refusal(self, step_id: str) -> str | None:
@@ -207,25 +201,8 @@ class SftTuiApp(WorkerErrors, App):
             widget.scroll_visible(animate=False, immediate=True)
 
     def needs_input(self, step_id: str, step):
-        """The control of `step` the user must fill before going on, or None."""
-        from tui.datasets.gate import dataset_refusal
-
-        s = self.state
-        if step_id == "hardware" and s.gpu_problem:
-            return step.query_one("#gpu-count", Input)
-        if step_id == "model":
-            box = step.query_one("#model-input", Input)
-            return box if not box.value.strip() or s.model_refusal() else None
-        if step_id == "dataset":
-            box = step.query_one("#dataset-input", Input)
-            if not box.value.strip() or s.report is None or s.report.file_errors:
-                return box
-            drop = step.query_one("#drop-errors")
-            return drop if drop.display and dataset_refusal(s.report, s.drop_errors) else None
-        if step_id == "review":
-            name = step.query_one("#run-name", Input)
-            return name if not name.value.strip() else None
-        return None
+        """The control of `step` the user must fill before going on (Step.first_input), or None."""
+        return step.first_input()
 
     # --- the command palette ------------------------------------------------------------------
 

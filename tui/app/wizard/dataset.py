@@ -145,6 +145,23 @@ class DatasetStep(Step):
         self.state.set_drop_errors(event.value)
         event.checkbox.label = drop_label(event.value)
 
+    def refusal(self) -> str | None:
+        """The one dataset gate (tui.datasets.gate, as `sft-tui export`)."""
+        from tui.datasets.gate import dataset_refusal
+
+        return dataset_refusal(self.state.report, self.state.drop_errors, drop_hint="'Drop the rows with errors'")
+
+    def first_input(self):
+        """The dataset box until the files pass; the drop-errors choice when only their errors stop them."""
+        from tui.datasets.gate import dataset_refusal
+
+        s = self.state
+        box = self.query_one("#dataset-input", Input)
+        if not box.value.strip() or s.report is None or s.report.file_errors:
+            return box
+        drop = self.query_one("#drop-errors")
+        return drop if drop.display and dataset_refusal(s.report, s.drop_errors) else None
+
     @on(Button.Pressed, "#dataset-next")
     def next_step(self) -> None:
         self.app.action_next_step()  # the app's one dataset gate decides, as for ctrl+n and the step bar

@@ -126,6 +126,12 @@ class HardwareStep(Step):
                         + (f" with {plural(count, 'GPU')}" if count else "") + ". The detected devices above are not used.")
         self.state.set_gpu_count(count, problem)
 
+    def refusal(self) -> str | None:
+        return self.state.gpu_problem  # the GPU count box holds no count
+
+    def first_input(self):
+        return self.query_one("#gpu-count", Input) if self.state.gpu_problem else None
+
     @on(Button.Pressed, "#hardware-next")
     def next_step(self) -> None:
         self.app.action_next_step()

@@ -186,6 +186,13 @@ class ModelStep(Step):
         lines += [Content.from_markup("[yellow]$note[/yellow]", note=note) for note in info.notes]
         box.update(Content("\n").join(lines))
 
+    def refusal(self) -> str | None:
+        return self.state.model_refusal()  # the steps after need a resolved model
+
+    def first_input(self):
+        box = self.query_one("#model-input", Input)
+        return box if not box.value.strip() or self.state.model_refusal() else None
+
     @on(Button.Pressed, "#model-next")
     def next_step(self) -> None:
         self.app.action_next_step()  # the app's one gate: a resolved model (as for ctrl+n and the step bar)

@@ -196,6 +196,10 @@ class ReviewStep(Step):
                                      "edited there are kept, the new version beside them), or choose another run "
                                      "name?", "Update it", "Choose another name"), answered)
 
+    def first_input(self):
+        name = self.query_one("#run-name", Input)  # Enter there exports
+        return name if not name.value.strip() else None
+
     @on(Button.Pressed, "#review-next")
     def next_step(self) -> None:
         if self.state.run_dir is None:

@@ -135,6 +135,12 @@ class RunStep(WorkerErrors, Vertical):
 
         self.app.push_screen(ConfirmOtherHardware(mismatch.planned, mismatch.here), answered)
 
+    def refusal(self) -> str | None:
+        return None  # the last step
+
+    def first_input(self):
+        return None
+
     def attach(self, run_dir: Path) -> None:
         from tui.app.monitor import RunMonitor
 

@@ -195,3 +195,12 @@ class Step(WorkerErrors, VerticalScroll):
 
     def shown(self) -> None:
         """Called when the step becomes the current one."""
+
+    def refusal(self) -> str | None:
+        """Why the steps after this one cannot be entered yet (one sentence), or None."""
+        return None
+
+    def first_input(self):
+        """The control the user must fill before going on from here, or None: the app focuses it
+        when the step opens and when a refused move stays here."""
+        return None
