@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.runs.follower import EVENT_KINDS, Follower
+from tui.runs.events import EVENT_KINDS
+from tui.runs.follower import Follower
 from tui.runs.health import HealthCheck
 from tui.runs.watch import plain_line
 

@@ -139,7 +139,7 @@ def _results_file(output_dir: Path | None) -> dict:
 
 def console_final_metrics(run_dir: Path) -> dict:
     """The '***** train metrics *****' and '***** eval metrics *****' blocks at the end of train.log."""
-    from tui.runs.follower import METRIC_ROW, METRICS_BLOCK
+    from tui.runs.console import METRIC_ROW, METRICS_BLOCK
 
     try:
         lines = last_lines(run_dir / "train.log", 400)

@@ -14,18 +14,32 @@ taken from there in both cases.
 
 from __future__ import annotations
 
-import ast
 import re
 from collections import deque
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui.runs.console import (
+    CHECKPOINT,
+    DROPPED,
+    EXCEPTION,
+    FAILURE_WORDS,
+    METRIC_DICT,
+    METRIC_ROW,
+    METRICS_BLOCK,
+    NUM_EPOCHS,
+    NUM_EXAMPLES,
+    TOTAL_STEPS,
+    TQDM,
+    as_number,
+    parse_metric_dict,
+)
 from tui.runs.diagnoses import (
     OOM_MARKERS,
     data_error_sentence,
     oom_details,
     setup_error_sentence,
 )
+from tui.runs.events import Event
 from tui.runs.health import HealthCheck
 from tui.runs.logfiles import (
     TRAINER_LOG,
@@ -39,75 +53,6 @@ from tui.runs.resumes import Resumes, remaining_after, resumed_at_in, resumed_te
 from tui.runs.speed import Speed
 
 CONTEXT_LINES = 12  # lines kept before an exception for the failure event
-
-
-@dataclass
-class Event:
-    """One thing that happened in a run. `kind` is one of EVENT_KINDS; `text` is for people."""
-
-    kind: str
-    data: dict = field(default_factory=dict)
-    text: str = ""
-
-    def to_json(self) -> dict:
-        return {"event": self.kind, **self.data, "text": self.text}
-
-
-EVENT_KINDS = ("line", "restarted", "started", "resumed", "progress", "metrics", "health", "checkpoint", "data_warning",
-               "data_error", "oom", "finished", "failed", "stopped", "vanished")
-
-
-# tqdm's bar, possibly followed on the same line by a log record (stderr has no newline between).
-TQDM = re.compile(r"^(?P<desc>[^|]*?)\s*(?P<pct>\d{1,3})%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)\s*\[(?P<times>[^\]]*)\]")
-
-
-TOTAL_STEPS = re.compile(r"Total optimization steps\s*=\s*([\d,]+)")
-
-
-NUM_EXAMPLES = re.compile(r"Num examples\s*=\s*([\d,]+)")
-
-
-NUM_EPOCHS = re.compile(r"Num Epochs\s*=\s*([\d,.]+)")
-
-
-CHECKPOINT = re.compile(r"Saving model checkpoint to (\S+)")
-
-
-METRIC_DICT = re.compile(r"^\s*(\{'(?:loss|eval_loss|train_runtime)'.*\})\s*$")
-
-
-METRICS_BLOCK = re.compile(r"\*{5} (train|eval) metrics \*{5}")
-
-
-METRIC_ROW = re.compile(r"^\s{2}(\w+)\s*=\s*(.+?)\s*$")
-
-
-EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w.]*\.)?([A-Z]\w*(?:Error|Exception|Exit|Interrupt))(?::\s*(.*))?$")
-
-
-DROPPED = re.compile(r"Dropped invalid example: (.*)")
-
-
-# A line without any of these cannot be an exception, an OOM or a data error.
-FAILURE_WORDS = ("Error", "Exception", "Interrupt", "Exit", "memory", "dataset", "samples", "not found", "Cannot open")
-
-
-def _number(value):
-    if isinstance(value, (int, float)):
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return value
-
-
-def parse_metric_dict(text: str) -> dict | None:
-    """The Trainer's console metrics `{'loss': '6.111', ...}` with numbers as numbers."""
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return {k: _number(v) for k, v in value.items()} if isinstance(value, dict) else None
 
 
 class Follower:
@@ -204,7 +149,7 @@ class Follower:
         if self._metrics_block:
             row = METRIC_ROW.match(line)
             if row:
-                self.final_metrics[row.group(1)] = _number(row.group(2))
+                self.final_metrics[row.group(1)] = as_number(row.group(2))
                 return events
             if self._metrics_block == "train":
                 events.append(Event("metrics", {"final": True, **self.final_metrics}, "train metrics: " + ", ".join(
@@ -246,7 +191,7 @@ class Follower:
         elif match := NUM_EXAMPLES.search(line):
             self.num_examples = int(match.group(1).replace(",", ""))
         elif match := NUM_EPOCHS.search(line):
-            self.epochs = _number(match.group(1).replace(",", ""))
+            self.epochs = as_number(match.group(1).replace(",", ""))
         return []
 
     def _resume_line(self, line: str) -> list[Event]:
