@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from tui.bundle.spec import BundleError, load_spec
+from tui.common.errors import SftTuiError
 from tui.runs.lifecycle import output_dir_of
 
 CHAT_SCRIPT = Path(__file__).parents[1] / "lf" / "chat.py"
@@ -30,7 +31,7 @@ CLI_CODE = "import sys; from llamafactory.cli import main; sys.argv = ['llamafac
 TIMEOUT_S = 3600
 
 
-class AfterError(Exception):
+class AfterError(SftTuiError):
     """The command cannot run as asked; one sentence that says what to do."""
 
 

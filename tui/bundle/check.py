@@ -11,11 +11,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tui.common.errors import SftTuiError
+
 CHECK_SCRIPT = Path(__file__).parents[1] / "lf" / "check_bundle.py"
 CHECK_TIMEOUT_S = 300
 
 
-class CheckError(Exception):
+class CheckError(SftTuiError):
     """The check could not run at all (no run directory, no training environment)."""
 
 

@@ -22,12 +22,13 @@ from functools import cache
 
 import jinja2
 
+from tui.common.errors import SftTuiError
 from tui.common.resources import data_dir
 
 _YAML_SAFE = {"\\": "\\\\", '"': '\\"'}
 
 
-class UnrepresentableValue(ValueError):
+class UnrepresentableValue(SftTuiError, ValueError):
     """A value LLaMA-Factory's YAML loader cannot be given unchanged."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tui import __version__
 from tui.bundle.render import UnrepresentableValue, render
+from tui.common.errors import SftTuiError
 from tui.common.schemas import schema_errors
 from tui.plan.settings import check_settings
 
@@ -45,7 +46,7 @@ YAML_GROUPS = {
 DEEPSPEED_FILES = {"ds_z2.json": (2, False), "ds_z3.json": (3, False), "ds_z3_offload.json": (3, True)}
 
 
-class BundleError(Exception):
+class BundleError(SftTuiError):
     """The bundle cannot be written as asked; one sentence."""
 
 

@@ -5,12 +5,13 @@ Exit status: 0 success, 1 the command ran and found problems, 2 bad usage or unr
 
 from __future__ import annotations
 
+from tui.common.errors import SftTuiError
 from tui.common.text import plural  # noqa: F401 - the sub-commands take it from here
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
-class UserError(Exception):
+class UserError(SftTuiError):
     """Bad input from the user: printed as one sentence, exit 2, never a traceback."""
 
 

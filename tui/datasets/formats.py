@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tui.common.errors import SftTuiError
 from tui.datasets.report import FileReport
 
 FORMATS = ("alpaca", "sharegpt", "openai")
@@ -13,7 +14,7 @@ FORMATS = ("alpaca", "sharegpt", "openai")
 MEDIA_COLUMNS = ("images", "videos", "audios")
 
 
-class DatasetFileError(Exception):
+class DatasetFileError(SftTuiError):
     """A file (or dataset_info entry) cannot be read at all: one sentence, exit status 2."""
 
 

@@ -8,6 +8,8 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from tui.common.errors import SftTuiError
+
 MIB = 1024 * 1024
 
 
@@ -101,7 +103,7 @@ def gpu_device(*, caps: Capabilities, used_mib: int, utilization_pct, **fields) 
 CommandRunner = Callable[[list[str]], str]
 
 
-class ProbeError(Exception):
+class ProbeError(SftTuiError):
     """A probe step failed; the message is the user-facing sentence."""
 
 

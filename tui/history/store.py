@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from tui.common.errors import SftTuiError
+
 FILE_NAME = "history.sqlite3"
 ENV_PATH = "SFT_TUI_HISTORY"
 BUSY_TIMEOUT_S = 3.0
@@ -86,7 +88,7 @@ COLUMNS = ("model", "model_params", "device", "vendor", "gpus", "method", "atten
 JSON_COLUMNS = ("settings", "est_breakdown")
 
 
-class HistoryProblem(Exception):
+class HistoryProblem(SftTuiError):
     """The history could not be read or written this time; one sentence, for stderr."""
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from tui.common.errors import SftTuiError
+
 # Families whose q/k/v projections have biases unless their config says otherwise.
 _QWEN_VL_TEXT = {"qwen2_vl_text", "qwen2_5_vl_text", "qwen2_vl", "qwen2_5_vl"}  # their language models: qwen2
 _QKV_BIAS_BY_DEFAULT = {"qwen2", "qwen2_moe", "glm", "glm4"} | _QWEN_VL_TEXT
@@ -63,7 +65,7 @@ _CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel", "ForConditionalGeneration")
 _NOT_FROM_CONFIG = {"multimodal", "vision_params", "exact_params", "exact_linear", "exact_expert_params"}
 
 
-class ModelError(Exception):
+class ModelError(SftTuiError):
     """A model could not be resolved or read; the message says what to do."""
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tui.common.errors import SftTuiError
 from tui.common.profiles import ProfileSet, load_profiles
 from tui.common.text import plural
 from tui.hardware.detect import detect
@@ -17,7 +18,7 @@ from tui.plan.settings import check_settings
 from tui.plan.values import DataFacts, PlanRequest
 
 
-class RequestError(Exception):
+class RequestError(SftTuiError):
     """Bad input: an unknown profile, an unreadable model or dataset. One sentence."""
 
 

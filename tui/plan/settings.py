@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from tui.common.errors import SftTuiError
 from tui.common.resources import data_dir
 
 SCHEMA_FILE = "llamafactory-args.json"
@@ -101,7 +102,7 @@ TYPE_WORDS = {
 }
 
 
-class SettingError(ValueError):
+class SettingError(SftTuiError, ValueError):
     """A setting that does not pass the gate; str(error) is the one-line problem."""
 
 

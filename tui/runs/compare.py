@@ -28,6 +28,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from tui.common.errors import SftTuiError
 from tui.runs.lifecycle import (
     find_runs,
     output_dir_of,
@@ -43,7 +44,7 @@ from tui.runs.run_settings import differences, read_plan, run_settings
 TOKENS_PER_SECOND_KEYS = ("train_tokens_per_second", "effective_tokens_per_sec")
 
 
-class CompareError(Exception):
+class CompareError(SftTuiError):
     """The runs cannot be compared as asked; one sentence."""
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from tui.common.errors import SftTuiError
 from tui.common.resources import data_dir
 
 DEMO_DATASET = "demo_alpaca.jsonl"
@@ -24,7 +25,7 @@ DEMO_SETTINGS = {"num_train_epochs": 4, "logging_steps": 1, "learning_rate": 1.0
 STEPS = ("model", "dataset", "plan", "export", "start")
 
 
-class DemoError(Exception):
+class DemoError(SftTuiError):
     """The demo cannot run here; the message says what to install or fix."""
 
 

@@ -25,11 +25,12 @@ from pathlib import Path
 from tui.bundle.replan import earlier_choices, request_from_spec
 from tui.bundle.spec import BundleError, LaunchOptions, load_spec, make_spec
 from tui.bundle.write import write_bundle
+from tui.common.errors import SftTuiError
 from tui.plan.fitting import oom_fix
 from tui.plan.planner import plan
 
 
-class RetryError(Exception):
+class RetryError(SftTuiError):
     """No retry can be made; one sentence."""
 
 

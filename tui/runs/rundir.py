@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tui.common.errors import SftTuiError
 from tui.common.files import atomic_write
 
 STATE_FILE = "state.json"
 
 
-class RunError(Exception):
+class RunError(SftTuiError):
     """A run cannot be started, found or stopped as asked; one sentence."""
 
 
