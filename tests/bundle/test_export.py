@@ -126,3 +126,15 @@ def test_plan_warns_about_a_dataset_with_errors(tmp_path):
     done = subprocess.run([str(BIN / "sft-tui"), "plan", *PROFILE, "--dataset", BROKEN], capture_output=True,
                           text=True, timeout=120)
     assert "warning: the dataset has 1 error" in done.stdout and "--drop-errors" in done.stdout
+
+
+def test_export_force_keeps_an_edited_file_and_names_the_new_version(tmp_path):
+    from tui.bundle.spec import NEW_SUFFIX
+
+    assert export(*PROFILE, "--dataset", CLEAN, "--name", "edited", cwd=tmp_path).returncode == 0
+    train = tmp_path / "runs" / "edited" / "train.yaml"
+    train.write_text(train.read_text() + "# my edit\n")
+    done = export(*PROFILE, "--dataset", CLEAN, "--name", "edited", "--set", "lora_rank=16", "--force", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"kept your edited train.yaml; the new version is train.yaml{NEW_SUFFIX}" in done.stdout
+    assert (train.parent / f"train.yaml{NEW_SUFFIX}").is_file() and "# my edit" in train.read_text()

@@ -154,6 +154,7 @@ def cmd_export(args) -> int:
     from tui.bundle.cleaned import with_cleaned_copies
     from tui.bundle.environment import default_env
     from tui.bundle.spec import (
+        NEW_SUFFIX,
         BundleError,
         LaunchOptions,
         load_spec,
@@ -228,7 +229,7 @@ def cmd_export(args) -> int:
             print(f"{copy}: the copy without the {plural(rows, 'row')} with errors (registered in dataset_info.json)")
         print(f"Wrote {written.run_dir}: {', '.join(written.written)}")
         for name in written.kept:
-            print(f"kept your edited {name}; the new version is {name}.sft-tui-new")
+            print(f"kept your edited {name}; the new version is {name}{NEW_SUFFIX}")
         if registered:
             print(f"Registered {', '.join(spec['datasets']['entries'])} in {registered} (previous version: dataset_info.json.bak)")
         if not fits:
