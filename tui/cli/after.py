@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from tui.cli.common import EXIT_OK, UserError, print_json
+from tui.cli.common import EXIT_OK, print_json
 
 
 def _human_size(size: int) -> str:
@@ -18,15 +18,11 @@ def _human_size(size: int) -> str:
 
 def cmd_try(args) -> int:
     from tui.after.chat import read_prompts, try_run
-    from tui.after.run import AfterError
 
-    try:
-        prompts = ([args.prompt] if args.prompt else []) + (read_prompts(Path(args.prompts)) if args.prompts else [])
-        answers = try_run(Path(args.run_dir), prompts, checkpoint=args.checkpoint, base=args.base, compare=args.compare,
-                          generation={"max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
-                                      "top_p": args.top_p})
-    except AfterError as err:
-        raise UserError(str(err)) from None
+    prompts = ([args.prompt] if args.prompt else []) + (read_prompts(Path(args.prompts)) if args.prompts else [])
+    answers = try_run(Path(args.run_dir), prompts, checkpoint=args.checkpoint, base=args.base, compare=args.compare,
+                      generation={"max_new_tokens": args.max_new_tokens, "temperature": args.temperature,
+                                  "top_p": args.top_p})
     if args.json:
         print_json([a.__dict__ for a in answers])
         return EXIT_OK
@@ -39,13 +35,9 @@ def cmd_try(args) -> int:
 
 def cmd_eval(args) -> int:
     from tui.after.evaluate import eval_run, read_eval
-    from tui.after.run import AfterError
 
-    try:
-        result = read_eval(Path(args.run_dir).resolve() / "eval") if args.show else \
-            eval_run(Path(args.run_dir), max_new_tokens=args.max_new_tokens, limit=args.limit)
-    except AfterError as err:
-        raise UserError(str(err)) from None
+    result = read_eval(Path(args.run_dir).resolve() / "eval") if args.show else \
+        eval_run(Path(args.run_dir), max_new_tokens=args.max_new_tokens, limit=args.limit)
     if args.json:
         print_json({"out_dir": str(result.out_dir), "rows": result.rows, "metrics": result.metrics})
         return EXIT_OK
@@ -64,12 +56,8 @@ def cmd_eval(args) -> int:
 
 def cmd_merge(args) -> int:
     from tui.after.merge import merge_run
-    from tui.after.run import AfterError
 
-    try:
-        result = merge_run(Path(args.run_dir), Path(args.out) if args.out else None)
-    except AfterError as err:
-        raise UserError(str(err)) from None
+    result = merge_run(Path(args.run_dir), Path(args.out) if args.out else None)
     if args.json:
         print_json({"out_dir": str(result.out_dir), "size_bytes": result.size_bytes, "serve": result.serve})
         return EXIT_OK

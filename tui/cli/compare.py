@@ -70,13 +70,10 @@ def table(header: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
 
 
 def cmd_compare(args) -> int:
-    from tui.runs.compare import CompareError, compare_runs
+    from tui.runs.compare import compare_runs
     from tui.runs.run_settings import shown_value
 
-    try:
-        comparison = compare_runs([Path(p) for p in args.run_dirs])
-    except CompareError as err:
-        raise UserError(str(err)) from None
+    comparison = compare_runs([Path(p) for p in args.run_dirs])
     if args.app:
         if args.json:
             raise UserError("--app and --json: choose one (--json prints, --app opens the chart)")

@@ -64,7 +64,6 @@ def print_validation(report) -> None:
 def cmd_validate(args) -> int:
     from pathlib import Path
 
-    from tui.datasets.formats import DatasetFileError
     from tui.datasets.reading import load_dataset_info_entry
     from tui.datasets.validate import validate_paths
 
@@ -74,10 +73,7 @@ def cmd_validate(args) -> int:
             raise UserError("--dataset-info and --name go together")
         if args.format != "auto":
             raise UserError("--format cannot be combined with --dataset-info: the entry says the format")
-        try:
-            spec, entry_paths = load_dataset_info_entry(Path(args.dataset_info), args.name)
-        except DatasetFileError as err:
-            raise UserError(str(err)) from None
+        spec, entry_paths = load_dataset_info_entry(Path(args.dataset_info), args.name)
         paths = paths or entry_paths
     if not paths:
         raise UserError("name at least one dataset file or directory (or --dataset-info PATH --name NAME)")
@@ -102,15 +98,11 @@ def tokenizer_path(text: str):
     """--tokenizer as given: a local path, or a hub id whose tokenizer.json is fetched (only that file)."""
     from pathlib import Path
 
-    from tui.models.architecture import ModelError
     from tui.models.hub import hub_tokenizer, looks_like_hub_id
 
     if Path(text).expanduser().exists() or not looks_like_hub_id(text):
         return Path(text).expanduser()
-    try:
-        return hub_tokenizer(text)
-    except ModelError as err:
-        raise UserError(str(err)) from None
+    return hub_tokenizer(text)
 
 
 def add_dataset_parsers(sub) -> None:

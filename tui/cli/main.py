@@ -12,7 +12,8 @@ import sys
 
 from tui.cli.after import add_after_parsers
 from tui.cli.bundle import add_bundle_parsers
-from tui.cli.common import EXIT_OK, EXIT_USAGE, UserError
+from tui.cli.common import EXIT_OK, EXIT_USAGE
+from tui.common.errors import SftTuiError
 from tui.cli.compare import add_compare_parsers
 from tui.cli.datasets import add_dataset_parsers
 from tui.cli.hardware import add_hardware_parsers
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_app()
     try:
         return args.func(args)
-    except UserError as err:  # one line per problem (the settings gate may find several)
+    except SftTuiError as err:  # every error kind the core words (UserError, RunError, ...): one line per problem
         for line in str(err).splitlines() or [""]:
             print(f"sft-tui: {line}", file=sys.stderr)
         return EXIT_USAGE

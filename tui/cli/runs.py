@@ -20,12 +20,9 @@ def _quote(path) -> str:
 
 
 def cmd_run(args) -> int:
-    from tui.runs.lifecycle import RunError, start_run
+    from tui.runs.lifecycle import start_run
 
-    try:
-        status = start_run(Path(args.run_dir), resume=args.resume, force=args.force)
-    except RunError as err:
-        raise UserError(str(err)) from None
+    status = start_run(Path(args.run_dir), resume=args.resume, force=args.force)
     from tui.cli.history import record_in_history
 
     record_in_history([status.run_dir])
@@ -46,13 +43,10 @@ def cmd_run(args) -> int:
 
 
 def cmd_stop(args) -> int:
-    from tui.runs.lifecycle import RunError, stop_run
+    from tui.runs.lifecycle import stop_run
 
     say = (lambda message: None) if args.json else (lambda message: print(message, flush=True))
-    try:
-        status = stop_run(Path(args.run_dir), grace=args.grace, progress=say)
-    except RunError as err:
-        raise UserError(str(err)) from None
+    status = stop_run(Path(args.run_dir), grace=args.grace, progress=say)
     if args.json:
         print_json(status.to_json())
     else:
@@ -96,8 +90,6 @@ def cmd_status(args) -> int:
 
 
 def cmd_monitor(args) -> int:
-    from tui.runs.lifecycle import RunError
-
     run_dir = Path(args.run_dir)
     if not (args.plain or args.json):
         from tui.app import run_app
@@ -105,10 +97,7 @@ def cmd_monitor(args) -> int:
         return run_app(monitor=run_dir)
     from tui.cli.notify import notifier_from_args
 
-    try:
-        return follow_headless(run_dir, as_json=args.json, notifier=notifier_from_args(args))
-    except RunError as err:
-        raise UserError(str(err)) from None
+    return follow_headless(run_dir, as_json=args.json, notifier=notifier_from_args(args))
 
 
 class GpuPoller:
@@ -233,13 +222,10 @@ def cmd_retry(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from tui.runs.demo import DemoError, prepare_demo
+    from tui.runs.demo import prepare_demo
 
     say = (lambda step, message: print(f"demo: {message}", flush=True))
-    try:
-        status = prepare_demo(Path(args.dir) if args.dir else None, progress=say)
-    except DemoError as err:
-        raise UserError(str(err)) from None
+    status = prepare_demo(Path(args.dir) if args.dir else None, progress=say)
     print(f"demo: training {status.run_dir}")
     if args.plain:
         return follow_headless(Path(status.run_dir), as_json=False)
