@@ -142,6 +142,15 @@ async def test_a_run_worker_that_raises_keeps_the_app(group, target, start, word
         await failed_and_stayed(app, pilot, group, words)
 
 
+async def test_the_history_worker_that_raises_keeps_the_screen(monkeypatch, tmp_path):
+    from tui.app.history import HistoryApp
+
+    monkeypatch.setattr("tui.app.history.read_history", boom)
+    app = HistoryApp(tmp_path)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await failed_and_stayed(app, pilot, "history", "reading the run history")
+
+
 @pytest.mark.parametrize("group, target, start, words", MONITOR, ids=[c[0] for c in MONITOR])
 async def test_a_monitor_worker_that_raises_keeps_the_monitor(group, target, start, words, monkeypatch, tmp_path):
     run_dir = recorded_run(tmp_path, "finished")
@@ -184,4 +193,4 @@ def test_every_worker_is_under_the_one_policy():
                     groups.add(keywords["group"].value)
                     module = module or importlib.import_module(".".join(path.relative_to(root).with_suffix("").parts))
                     assert issubclass(getattr(module, node.name), WorkerErrors), where
-    assert groups == {case[0] for case in WIZARD + WITH_A_RUN + MONITOR} == set(DOING)
+    assert groups == {case[0] for case in WIZARD + WITH_A_RUN + MONITOR} | {"history"} == set(DOING)

@@ -98,7 +98,7 @@ class HistoryScreen(WorkerErrors, Screen):
         else:
             self.app.exit()
 
-    @work(thread=True, exclusive=True, group="history")
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
     def load(self) -> None:
         runs, note = read_history(self.runs_dir, **self.filters)
         self.app.call_from_thread(self.show, runs, note)

@@ -24,6 +24,7 @@ DOING = {
     "eval": "evaluating",
     "stop": "stopping the run",
     "retry": "writing the retry",
+    "history": "reading the run history",
 }
 
 
