@@ -123,7 +123,7 @@ async def test_model_output_and_errors_with_brackets_are_shown_as_text(tmp_path,
         await settle(pilot, 1.0)
         monitor = app.screen.query_one("RunMonitor")
         app.notify("a path like runs/[weird]/x and [/b]")
-        monitor.show_eval(EvalResult(tmp_path, [{"label": "[/x] ok", "predict": "+*/ [=]"}], {"predict_bleu-4": 1.0}))
+        monitor.query_one("#after").show_eval(EvalResult(tmp_path, [{"label": "[/x] ok", "predict": "+*/ [=]"}], {"predict_bleu-4": 1.0}))
         monitor.ended(Event("failed", {"cause": "exception", "context": ["[/b] x"]}, "ValueError: bad [value=1]"))
         await pilot.pause()
         assert [str(cell) for cell in monitor.query_one("#eval-rows").get_row_at(0)[1:]] == ["[/x] ok", "+*/ [=]"]
@@ -138,7 +138,7 @@ async def test_model_output_and_errors_with_brackets_are_shown_as_text(tmp_path,
         monkeypatch.setattr(tui.after.chat, "try_run", lambda *a, **k: [
             tui.after.chat.Answer("base", "q", odd), tui.after.chat.Answer("fine-tuned", "q", odd)])
         monitor.ended(Event("failed", {"cause": "exception", "context": []}, odd))
-        monitor.ask(Input.Submitted(monitor.query_one("#try-prompt", Input), "q"))
+        monitor.query_one("#after").ask(Input.Submitted(monitor.query_one("#try-prompt", Input), "q"))
         await settle(pilot)
         for widget in ("#answer-base", "#answer-tuned", "#diagnosis-text"):
             assert odd in str(monitor.query_one(widget, Static).render())

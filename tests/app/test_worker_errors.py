@@ -59,11 +59,15 @@ def monitor_of(app):
 
 
 async def start_try(app, pilot, run_dir):
-    monitor_of(app).try_prompt("hello")
+    from tui.app.after_training import AfterTraining
+
+    monitor_of(app).query_one(AfterTraining).try_prompt("hello")
 
 
 async def start_eval(app, pilot, run_dir):
-    monitor_of(app).run_eval()
+    from tui.app.after_training import AfterTraining
+
+    monitor_of(app).query_one(AfterTraining).run_eval()
 
 
 async def start_stop(app, pilot, run_dir):
