@@ -148,3 +148,18 @@ def test_export_for_another_machine_says_how_to_take_it_there(tmp_path):
     size = round((tmp_path / "rented.tar.gz").stat().st_size / 1e3)  # a small archive is said in kB, not "0.0 MB"
     assert packed.stdout.splitlines()[0] == f"Wrote {tmp_path / 'rented.tar.gz'} (10 files, {size} kB), with MANIFEST.sha256."
     assert "note: " not in packed.stdout  # a hub model, no env, no images: nothing left behind
+
+
+def test_a_bundle_from_before_relative_paths_is_refused_where_its_script_does_not_point(tmp_path):
+    from tui.bundle.location import ownership_problems
+
+    run_dir = tmp_path / "runs" / "old"
+    run_dir.mkdir(parents=True)
+    (run_dir / "plan.json").write_text(json.dumps({"run_id": "old"}))
+    (run_dir / "run_sft.sh").write_text(f"#!/usr/bin/env bash\nRUN_DIR={run_dir}\n")
+    assert ownership_problems(run_dir) == []  # where it was written: it runs
+    moved = tmp_path / "elsewhere" / "runs" / "old"
+    shutil.copytree(run_dir, moved)
+    assert ownership_problems(moved) == [
+        f"run_sft.sh was written for {run_dir}, not this directory, and would run and write there: give it its own "
+        f"name: sft-tui export --from {moved / 'plan.json'} --name old --force (files you edited are kept)"]

@@ -82,7 +82,7 @@ def ownership_problems(run_dir: Path) -> list[str]:
     legacy = _LEGACY_RUN_DIR.search(script)
     if legacy and Path(legacy.group(1)) != run_dir:
         problems.append(f"run_sft.sh was written for {legacy.group(1)}, not this directory, and would run and write "
-                        f"there: {rename.replace(' --name ' + run_dir.name, '') if not problems else rename}")
+                        f"there: {rename}")
     output_dir = configured_output_dir(run_dir)
     if output_dir is not None and run_id and output_dir != own_output_dir(run_dir, run_id):
         owner = _owner_of(output_dir, run_dir)
