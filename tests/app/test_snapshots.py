@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.runs.recorded import recorded_run
+from tests.support.pilot import settle as settle_workers
 from tui.app.main import SftTuiApp
 from tui.app.wizard.state import WizardState
 from tui.hardware.device import Detection, Device
@@ -41,7 +42,8 @@ async def settle(pilot, seconds: float = 0.3):
     for box in pilot.app.query(Input):  # a blinking cursor is drawn or not depending on the millisecond
         box.cursor_blink = False
     await pilot.pause(seconds)
-    await pilot.app.workers.wait_for_complete()
+    await settle_workers(pilot.app, pilot)
+    await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
 

@@ -12,8 +12,13 @@ from textual.widgets import Input, Static
 async def settle(app, pilot) -> None:
     """Until the app's workers (planning, validation, look-ups) are done and their results drawn."""
     await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    # A worker may start another as it ends (a plan whose choices changed while it ran re-plans),
+    # and wait_for_complete waits only for those it finds: wait until none is left unfinished.
+    for _ in range(100):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        if all(worker.is_finished for worker in app.workers):
+            break
 
 
 def text_of(app, selector: str) -> str:

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, DataTable, Input, Static
 
+from tui.app.table import Table
 from tui.app.workers import WorkerErrors
 from tui.common.text import plural
 
@@ -33,7 +34,7 @@ class AfterTraining(WorkerErrors, Vertical):
             yield Static("", id="answer-base", classes="answer")
             yield Static("", id="answer-tuned", classes="answer")
         yield Static("", id="eval-metrics")
-        eval_rows = DataTable(id="eval-rows", cursor_type="row", zebra_stripes=True)
+        eval_rows = Table(id="eval-rows", cursor_type="row", zebra_stripes=True)
         eval_rows.add_columns("#", "expected", "generated")
         yield eval_rows
 

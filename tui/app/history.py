@@ -12,6 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tui.app.table import Table
 from tui.app.workers import WorkerErrors
 
 COLUMNS = ("", "run", "outcome", "device", "method", "memory GiB est/measured", "err", "time est/measured", "err",
@@ -83,7 +84,7 @@ class HistoryScreen(WorkerErrors, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("reading the run history…", id="history-title")
-        yield DataTable(id="history-table", cursor_type="row", zebra_stripes=True)
+        yield Table(id="history-table", cursor_type="row", zebra_stripes=True)
         yield Footer()
 
     def on_mount(self) -> None:

@@ -19,6 +19,7 @@ from textual.widgets import (
     Static,
 )
 
+from tui.app.table import Table
 from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import PathInput
 from tui.common.text import plural
@@ -41,7 +42,7 @@ class DatasetStep(Step):
             yield Button("Validate", id="validate")
         yield ProgressBar(total=100, show_eta=False, id="validate-progress")
         yield Static("", id="dataset-stats")
-        problems = DataTable(id="dataset-problems", cursor_type="row", zebra_stripes=True)
+        problems = Table(id="dataset-problems", cursor_type="row", zebra_stripes=True)
         problems.add_columns("file", "line", "field", "severity", "message")
         yield problems
         yield Static("", id="problem-row", classes="note")

@@ -14,6 +14,7 @@ from textual.widgets import (
     Static,
 )
 
+from tui.app.table import Table
 from tui.app.wizard.state import Step
 from tui.hardware.detect import summary_line
 from tui.hardware.device import Detection
@@ -25,7 +26,7 @@ from tui.hardware.profile import MAX_GPUS, gpu_count_problem, no_gpu_problem  # 
 class HardwareStep(Step):
     def compose(self) -> ComposeResult:
         yield Static("Detecting hardware…", id="summary")
-        table = DataTable(id="devices", cursor_type="row", zebra_stripes=True)
+        table = Table(id="devices", cursor_type="row", zebra_stripes=True)
         table.add_columns("use", "#", "vendor", "name", "VRAM used/total", "util", "arch", "bf16", "fp16", "fa2", "bnb", "state")
         yield table
         yield Static("", id="problems")

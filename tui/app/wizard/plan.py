@@ -16,6 +16,7 @@ from textual.widgets import (
     Static,
 )
 
+from tui.app.table import Table
 from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import BAR_COLOURS, MemoryBar
 from tui.app.wizard.wording import in_app_words
@@ -35,13 +36,13 @@ class PlanStep(Step):
             yield Input(placeholder="key=value, e.g. per_device_train_batch_size=8 (Enter re-plans; key= clears)",
                         id="plan-set")
         yield Static("", id="set-problem")
-        settings = DataTable(id="plan-settings", cursor_type="row", zebra_stripes=True)
+        settings = Table(id="plan-settings", cursor_type="row", zebra_stripes=True)
         settings.add_columns("setting", "value", "why", "reason")
         yield settings
         yield Static("", id="setting-detail", classes="note")
         yield Static("", id="plan-warnings")
         yield Static("", id="cutoff-title", classes="note")
-        cutoffs = DataTable(id="cutoff-options", cursor_type="row", zebra_stripes=True)
+        cutoffs = Table(id="cutoff-options", cursor_type="row", zebra_stripes=True)
         cutoffs.add_columns("cutoff_len", "rows truncated", "GiB per device", "fits")
         yield cutoffs
         with Horizontal(id="plan-nav"):  # docked: on screen however long the tables are
