@@ -138,3 +138,10 @@ def test_export_force_keeps_an_edited_file_and_names_the_new_version(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"kept your edited train.yaml; the new version is train.yaml{NEW_SUFFIX}" in done.stdout
     assert (train.parent / f"train.yaml{NEW_SUFFIX}").is_file() and "# my edit" in train.read_text()
+
+
+def test_export_refuses_gpu_ids_that_are_not_the_plan_s_gpus_and_writes_nothing(tmp_path):
+    done = export(*PROFILE, "--dataset", CLEAN, "--name", "r", "--gpu-ids", "0,1", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--gpu-ids names 2 GPUs but the plan uses 1 (--gpus)" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "runs").exists()

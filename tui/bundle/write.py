@@ -16,6 +16,15 @@ from tui.datasets.cleaning import copy_without_error_rows
 from tui.datasets.formats import DatasetFileError
 
 
+class RunDirExists(BundleError):
+    """The run directory is there already and the write was not asked to update it (force)."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__(f"{run_dir} already exists: choose another --name, or --force to update it "
+                         "(files you edited are kept)")
+        self.run_dir = run_dir
+
+
 @dataclass
 class WriteResult:
     run_dir: Path
@@ -31,8 +40,7 @@ def write_bundle(spec: dict, force: bool = False, cleaned: list[CleanedCopy] = (
     files = render_bundle(spec)
     manifest_path = run_dir / MANIFEST
     if run_dir.exists() and any(run_dir.iterdir()) and not force:
-        raise BundleError(f"{run_dir} already exists: choose another --name, or --force to update it "
-                          "(files you edited are kept)")
+        raise RunDirExists(run_dir)
     try:
         manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     except ValueError:

@@ -151,23 +151,14 @@ def cmd_export(args) -> int:
     import sys
     from pathlib import Path
 
-    from tui.bundle.cleaned import with_cleaned_copies
     from tui.bundle.environment import default_env
-    from tui.bundle.spec import (
-        NEW_SUFFIX,
-        BundleError,
-        LaunchOptions,
-        load_spec,
-        make_spec,
-        relocated,
-    )
-    from tui.bundle.write import register_into, write_bundle
-    from tui.datasets.gate import dataset_refusal
+    from tui.bundle.export import DatasetRefused, export_bundle, export_spec
+    from tui.bundle.spec import NEW_SUFFIX, BundleError, LaunchOptions, load_spec, relocated
+    from tui.bundle.write import register_into
     from tui.datasets.validate import validate_paths
 
     out = Path(args.out) if args.out else None
-    chosen_env = None
-    cleaned = []
+    chosen_env = env_warning = None
     try:
         given = [flag for flag, value in (("--model", args.model), ("--dataset", args.dataset), ("--recipe", args.recipe),
                                           ("--gpus", args.gpus)) if value]
@@ -180,40 +171,33 @@ def cmd_export(args) -> int:
             spec = replanned_spec(args, old, out) if args.set else relocated(old, out, args.name)
             # The files plan.json registers may have changed since: they pass the same gate.
             report = validate_paths([Path(e["file_name"]) for e in spec["datasets"]["entries"].values()])
-            refusal = dataset_refusal(report, args.drop_errors)
-            if refusal:
-                print(f"sft-tui: {refusal}", file=sys.stderr)
-                return EXIT_PROBLEMS
-            if args.drop_errors and report.has_errors:
-                spec, cleaned = with_cleaned_copies(spec, report)
-            fits = spec["plan"]["estimate"]["fits"]
+            exported = export_spec(spec, report, force=args.force, drop_errors=args.drop_errors)
+            fits = exported.spec["plan"]["estimate"]["fits"]
         else:
             if not args.dataset:  # the dataset gate would say "validate the dataset first": say what to do
                 raise UserError("--dataset is required: a bundle trains on your files (sft-tui plan works without one)")
             result, request, report = make_plan_from_args(args)
-            refusal = dataset_refusal(report, args.drop_errors)
-            if refusal:  # the one dataset gate (the wizard's too): nothing is written
-                print(f"sft-tui: {refusal}", file=sys.stderr)
-                return EXIT_PROBLEMS
             gpu_ids = [int(i) for i in args.gpu_ids.split(",")] if args.gpu_ids else None
-            if gpu_ids and len(gpu_ids) != result.n_gpus:
-                raise UserError(f"--gpu-ids names {len(gpu_ids)} GPUs but the plan uses {result.n_gpus} (--gpus)")
             env = args.env
             if env is None:
                 env, chosen_env = default_env(args.hardware)
             elif args.hardware == "detected" and env.startswith("venv:") and not (Path(env[5:]) / "bin" / "activate").is_file():
-                print(f"warning: --env {env}: no virtualenv there on this machine; `sft-tui run` refuses until it exists",
-                      file=sys.stderr)
+                env_warning = f"warning: --env {env}: no virtualenv there on this machine; `sft-tui run` refuses until it exists"
             launch = LaunchOptions(env=env, gpu_ids=gpu_ids, master_addr=args.master_addr, slurm=args.slurm,
                                    ray=args.ray, modelscope=args.modelscope)
-            spec = make_spec(result, request, report, launch, out or Path("."), args.name, hardware_name=args.hardware)
-            if args.drop_errors and report.has_errors:
-                spec, cleaned = with_cleaned_copies(spec, report)
+            # the one export (the wizard's too): the dataset gate first, nothing written when it refuses
+            exported = export_bundle(result, request, report, launch, out or Path("."), args.name,
+                                     hardware_name=args.hardware, force=args.force, drop_errors=args.drop_errors)
             fits = result.fits
-        written = write_bundle(spec, force=args.force, cleaned=cleaned)
+        spec, written = exported.spec, exported.result
         registered = register_into(Path(args.register_into), spec["datasets"]["entries"], args.replace) if args.register_into else None
+    except DatasetRefused as err:
+        print(f"sft-tui: {err}", file=sys.stderr)
+        return EXIT_PROBLEMS
     except BundleError as err:
         raise UserError(str(err)) from None
+    if env_warning:
+        print(env_warning, file=sys.stderr)
     from tui.cli.history import record_in_history
 
     record_in_history([written.run_dir])

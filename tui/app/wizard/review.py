@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.syntax import Syntax
 from rich.text import Text
@@ -22,6 +23,9 @@ from tui.app.wizard.state import Step, shown_path
 from tui.app.wizard.widgets import Confirm, PathInput, overrun, unless_it_does_not_fit
 from tui.app.wizard.wording import in_app_words
 from tui.common.text import plural, yaml_spelling
+
+if TYPE_CHECKING:
+    from tui.bundle.spec import LaunchOptions
 
 LEXERS = {".yaml": "yaml", ".sh": "bash", ".json": "json", ".md": "markdown", ".sbatch": "bash"}
 
@@ -80,14 +84,23 @@ class ReviewStep(Step):
         else:
             result.update("")
 
-    def spec(self) -> dict:
-        from tui.bundle.spec import LaunchOptions, make_spec
+    def launch(self) -> LaunchOptions:
+        """The review's choices (the environment, the output folder, the run name) into the state, and
+        the bundle's launch options from them."""
+        from tui.bundle.spec import LaunchOptions
 
-        s = self.state
-        s.set_launch(self.query_one("#train-env", Input).value.strip(), self.query_one("#out-dir", Input).value.strip(),
-                     self.query_one("#run-name", Input).value.strip())
-        return make_spec(s.plan, s.request, s.report, LaunchOptions(env=s.env or None), Path(s.out_dir).expanduser(),
-                         s.run_name or None, hardware_name=s.hardware)
+        self.state.set_launch(self.query_one("#train-env", Input).value.strip(),
+                              self.query_one("#out-dir", Input).value.strip(),
+                              self.query_one("#run-name", Input).value.strip())
+        return LaunchOptions(env=self.state.env or None)
+
+    def spec(self) -> dict:
+        """The spec the preview renders: the one export (tui.bundle.export) makes the same from the same choices."""
+        from tui.bundle.spec import make_spec
+
+        launch, s = self.launch(), self.state
+        return make_spec(s.plan, s.request, s.report, launch, Path(s.out_dir).expanduser(), s.run_name or None,
+                         hardware_name=s.hardware)
 
     @on(Input.Changed)
     def inputs_changed(self) -> None:
@@ -150,27 +163,25 @@ class ReviewStep(Step):
         unless_it_does_not_fit(self.app, self.state.plan.to_json()["estimate"], "export", self.write, self._unit())
 
     def write(self, force: bool = False) -> None:
-        """Write the bundle; when the run directory is there already, ask whether to update it
-        (as `sft-tui export --force`: files the user edited are kept, the new version beside them)."""
-        from tui.bundle.cleaned import with_cleaned_copies
+        """Write the bundle through the one export (tui.bundle.export, `sft-tui export`'s too); when the
+        run directory is there already, ask whether to update it (as `sft-tui export --force`: files the
+        user edited are kept, the new version beside them)."""
+        from tui.bundle.export import export_bundle
         from tui.bundle.spec import NEW_SUFFIX, BundleError
-        from tui.bundle.write import write_bundle
+        from tui.bundle.write import RunDirExists
         from tui.datasets.formats import DatasetFileError
 
         result = self.query_one("#export-result", Static)
-        exists = False
         try:
-            spec, cleaned = self.spec(), []
-            run_dir = Path(spec["paths"]["run_dir"])
-            exists = run_dir.exists() and any(run_dir.iterdir())
-            if self.state.drop_errors and self.state.report.has_errors:
-                spec, cleaned = with_cleaned_copies(spec, self.state.report)
-            written = write_bundle(spec, force=force, cleaned=cleaned)
+            launch, s = self.launch(), self.state
+            written = export_bundle(s.plan, s.request, s.report, launch, Path(s.out_dir).expanduser(),
+                                    s.run_name or None, hardware_name=s.hardware, force=force,
+                                    drop_errors=s.drop_errors).result
         except (BundleError, DatasetFileError, OSError) as err:
             self.result_for = self.state.choices()
             result.update(Text(in_app_words(str(err)), style="red"))
-            if not force and isinstance(err, BundleError) and exists:
-                self.ask_to_update(run_dir)
+            if isinstance(err, RunDirExists):
+                self.ask_to_update(err.run_dir)
             return
         self.state.exported(written.run_dir)
         self.result_for = self.state.choices()
