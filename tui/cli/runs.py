@@ -192,17 +192,17 @@ def print_json_line(value) -> None:
 def cmd_retry(args) -> int:
     from tui.bundle.spec import BundleError
     from tui.plan.requests import RequestError
-    from tui.runs.retry import RetryError, resume_sentence, retry_after_oom
+    from tui.runs.retry import RetryError, resume_sentence, retry_run
 
     try:
-        retry = retry_after_oom(Path(args.run_dir))
+        retry = retry_run(Path(args.run_dir), args.fix)
     except (RetryError, BundleError, RequestError, ValueError) as err:
         raise UserError(str(err)) from None
     if args.json:
         print_json({"run_dir": str(retry.run_dir), "follows": retry.follows, "fits": retry.fits,
                     "per_device_gib": retry.per_device_gib,
                     "changes": {k: {"from": a, "to": b} for k, (a, b) in retry.changes.items()}, "why": retry.why,
-                    "resumes": retry.resumes})
+                    "resumes": retry.resumes, "fix": retry.fix, "notes": retry.notes})
         return EXIT_OK if retry.fits else EXIT_PROBLEMS
     print(f"Wrote {retry.run_dir}, following {retry.follows}:")
     for key, (old, new) in retry.changes.items():
@@ -210,6 +210,8 @@ def cmd_retry(args) -> int:
     for why in retry.why:
         print(f"  why: {why}")
     print(f"  {resume_sentence(retry)}")
+    for note in retry.notes:
+        print(f"  {note}")
     print(f"  estimated peak {retry.per_device_gib:.1f} GiB per device: {'fits' if retry.fits else 'DOES NOT FIT'}")
     if not retry.fits:
         print(f"sft-tui: the retried plan still does not fit ({retry.per_device_gib:.1f} GiB per device), so it "
@@ -272,8 +274,14 @@ def add_run_parsers(sub) -> None:
     add_notify_arguments(p)
     p.set_defaults(func=cmd_monitor)
 
-    p = sub.add_parser("retry", help="write the next run directory after a failure (--fix oom)")
+    p = sub.add_parser("retry", help="write the next run directory after a failure (--fix oom|host-oom|nan|diverged)",
+                       description="Only the fix the run's own logs call for is made; any other, and a failure no "
+                       "setting fixes, is refused with what the run has.")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--fix", required=True, choices=["oom"], help="what went wrong: oom (out of GPU memory)")
+    p.add_argument("--fix", required=True, choices=["oom", "host-oom", "nan", "diverged"],
+                   help="what went wrong: oom (out of GPU memory: smaller micro-batch, then 4-bit, then shorter cutoff), "
+                   "host-oom (killed by the kernel, exit 137: half the tokenizing and data-loading workers), nan (the "
+                   "loss or gradient norm went NaN) or diverged (a loss spike, an exploding gradient norm): from the "
+                   "last checkpoint before it with the learning rate halved and clipping on"),
     p.add_argument("--json", action="store_true", help="print the new run and its changes as JSON")
     p.set_defaults(func=cmd_retry)

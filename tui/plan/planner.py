@@ -130,6 +130,7 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
             rows = max(1, -(-request.data.tokens_total() * rows // request.data.row_count() // s["cutoff_len"]))
         steps = optimizer_steps(rows, s.get("num_train_epochs", 1), batch, accum, n_total)
     decide_cadence(d, recipe_name, recipe, steps, request.data, batch)
+    d.decide_remaining_fixes()
     d.reasons["recipe"] = recipe_reason
     est = estimate(shape)
     result = Plan(

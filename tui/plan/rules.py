@@ -44,6 +44,12 @@ class Decisions:
         self.reasons[key] = Reason(kind, text, rule)
         return value
 
+    def decide_remaining_fixes(self) -> None:
+        """A fix for a setting no rule decides (a retry's preprocessing_num_workers) goes to train.yaml too."""
+        for key in self.fixes:
+            if key not in self.settings:
+                self.decide(key, None, "retry", "", "retry")
+
 
 def show(value) -> str:
     """A value in a reason or warning, spelled as train.yaml and the Set box spell it (null, true)."""

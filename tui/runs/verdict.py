@@ -1,0 +1,117 @@
+"""Which fix a run's own files call for (`sft-tui retry --fix`), read as the monitor reads them
+(tui.runs.follower, the whole train.log and trainer_log.jsonl) with its status (tui.runs.lifecycle).
+
+In this order, the first that holds:
+- oom: an out-of-memory error (CUDA, HIP, MPS) in the log;
+- host-oom: killed with SIGKILL (exit code 137, or torchrun's "Signal 9 (SIGKILL)" for a worker)
+  with no GPU out-of-memory error: the kernel's out-of-memory killer, for want of host RAM;
+- nan: the loss or the gradient norm went NaN (or inf);
+- diverged: the loss spiked or the gradient norm exploded (tui.runs.health's loss_spike,
+  grad_norm_exploding), without a NaN;
+- none: anything else, with the monitor's sentence for it: a data error (a missing file, a column
+  the rows lack), a setup error, a traceback (a bad template, user code), a loss of exactly 0, an
+  unknown exit, a run never started, stopped, still running or vanished, or one that finished well.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tui.runs.follower import Follower
+from tui.runs.lifecycle import resumed_at_of, run_status
+
+FIXES = ("oom", "host-oom", "nan", "diverged")
+DIVERGED = ("loss_spike", "grad_norm_exploding")
+SIGKILL_EXIT = 128 + 9
+TORCHRUN_SIGKILL = re.compile(r"Signal 9 \(SIGKILL\)|exitcode\s*:\s*-9\b")
+
+
+@dataclass
+class Verdict:
+    status: str
+    fix: str | None  # one of FIXES, or None: no sound fix
+    diagnosis: str = ""  # what the run's files say, a clause: "it ran out of GPU memory", "the loss went NaN at step 3"
+    advice: str = ""  # for a run without a fix: what to do instead
+    bad_step: int | None = None  # nan, diverged: the first logged step whose numbers were bad
+    bad_what: str = ""  # "the loss went NaN"
+    good_step: int = 0  # the last logged step before it whose numbers were good (0: none)
+    resumed_at: int | None = None  # the checkpoint step the run itself resumed from
+    exit_code: int | None = None
+
+
+def _first_lines(sentence: str) -> str:
+    """A sentence as a clause inside another: no full stop at its end."""
+    return sentence.rstrip(". ")
+
+
+def read_verdict(run_dir: Path) -> Verdict:
+    run_dir = Path(run_dir)
+    status = run_status(run_dir)
+    state, code = status.status, status.exit_code
+    if state == "new" and not (run_dir / "train.log").is_file():  # a copied run directory has no run.pid: its log says
+        return Verdict(state, None)
+    if state == "running":
+        return Verdict(state, None, f"it is still running (pid {status.pid})",
+                       f"stop it first (sft-tui stop {run_dir}), then retry it")
+    follower = Follower(run_dir, Path(status.output_dir) if status.output_dir else None)
+    if not (run_dir / "train.log").is_file():
+        follower.started = True  # `run_sft.sh --foreground` by hand prints to its terminal: trainer_log.jsonl is all there is
+    events = []
+    while batch := follower.poll():
+        events += batch
+    if follower.oom is not None:
+        tried = f" (tried to allocate {follower.oom['tried_to_allocate']})" if "tried_to_allocate" in follower.oom else ""
+        return Verdict(state, "oom", f"it ran out of GPU memory{tried}", exit_code=code)
+    failed = state == "failed" or (state == "new" and code not in (None, 0))  # new: a copy without its run.pid
+    killed = code == SIGKILL_EXIT or (code not in (None, 0) and any(TORCHRUN_SIGKILL.search(x) for x in follower.recent))
+    if failed and killed:
+        return Verdict(state, "host-oom", f"it was killed with SIGKILL (exit {code}) and its log shows no GPU out-of-memory "
+                       "error: the kernel's out-of-memory killer, for want of host RAM", exit_code=code)
+    if state == "stopped":
+        return Verdict(state, None, "it was stopped (sft-tui stop)", f"continue it with `sft-tui run {run_dir} --resume`")
+    if state == "vanished":
+        return Verdict(state, None, "it vanished: the process is gone without an exit code (killed, or the machine "
+                       "restarted)", f"continue it with `sft-tui run {run_dir} --resume`")
+    if state == "failed" and status.exit_reason:
+        return Verdict(state, None, f"it failed before training: {_first_lines(status.exit_reason)}", exit_code=code)
+    health = [e for e in events if e.kind == "health"]
+    bad = [e for e in health if e.data["diagnosis"] in ("nan_loss", *DIVERGED)]
+    if bad:
+        first = min(bad, key=lambda e: e.data["step"])
+        nan = next((e for e in bad if e.data["diagnosis"] == "nan_loss"), None)
+        step = first.data["step"]
+        logged = [e.data["current_steps"] for e in events if e.kind == "metrics" and not e.data.get("final")
+                  and isinstance(e.data.get("current_steps"), int)]
+        verdict = Verdict(state, "nan" if nan else "diverged", _what_went_bad(first), bad_step=step,
+                          bad_what=_what_went_bad(first), good_step=max((s for s in logged if s < step), default=0),
+                          resumed_at=resumed_at_of(run_dir), exit_code=code)
+        if nan and nan is not first:
+            verdict.diagnosis += f" (and went NaN at step {nan.data['step']})"
+        return verdict
+    if failed:
+        end = follower.failure(code if code is not None else 1)
+        return Verdict(state, None, f"it failed: {_first_lines(end.text)}", _advice(end.data.get("cause")), exit_code=code)
+    troubled = [e for e in health if e.data["diagnosis"] in ("zero_loss", "loss_flat", "overfitting")]
+    if troubled:
+        return Verdict(state, None, _first_lines(troubled[0].text), exit_code=code)
+    return Verdict(state, None, exit_code=code)
+
+
+def _what_went_bad(event) -> str:
+    name, step = event.data["diagnosis"], event.data["step"]
+    if name == "nan_loss":
+        word = "NaN" if "NaN" in event.text.split(" at step")[0] else "inf"
+        what = "the loss" if event.text.startswith("the loss") else "the gradient norm"
+        return f"{what} went {word} at step {step}"
+    if name == "loss_spike":
+        return f"the loss spiked at step {step}"
+    return f"the gradient norm exploded at step {step}"
+
+
+def _advice(cause: str | None) -> str:
+    if cause in ("data", "setup"):
+        return ""  # the sentence says what to do
+    return {"exception": "read the traceback in train.log: no change of settings is known to fix it"}.get(
+        cause or "", "read train.log to see why it ended")
