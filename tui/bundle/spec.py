@@ -22,6 +22,7 @@ from tui import __version__
 from tui.bundle.render import UnrepresentableValue, render
 from tui.common.errors import SftTuiError
 from tui.common.schemas import schema_errors
+from tui.hardware.vendors import vendor_of
 from tui.plan.settings import check_settings
 
 PLAN_SCHEMA_VERSION = 1
@@ -211,9 +212,9 @@ def environment_vars(spec: dict) -> list[tuple[str, str, bool]]:
     hw, launch = spec["hardware"], spec["launch"]
     settings = spec["plan"]["settings"]
     out = []
-    if hw["vendor"] in ("nvidia", "amd"):
-        ids = ",".join(str(i) for i in launch["gpu_ids"])
-        out.append(("CUDA_VISIBLE_DEVICES" if hw["vendor"] == "nvidia" else "HIP_VISIBLE_DEVICES", ids, True))
+    visible = vendor_of(hw["vendor"]).visible_devices  # the variable that chooses the GPUs, if the vendor has one
+    if visible:
+        out.append((visible, ",".join(str(i) for i in launch["gpu_ids"]), True))
     if hw["gpus"] > 1 or hw["nodes"] > 1 or settings.get("deepspeed"):
         out.append(("FORCE_TORCHRUN", "1", False))
     if hw["nodes"] > 1:

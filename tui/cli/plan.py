@@ -291,7 +291,10 @@ def add_plan_parsers(sub) -> None:
                    "(default for this machine: the one LLaMA-Factory is installed in, else llamafactory-cli on PATH)")
     p.add_argument("--drop-errors", action="store_true", help="leave the dataset rows with errors out: a cleaned "
                    "copy goes into the run directory (data/) and is registered instead; your file is never changed")
-    p.add_argument("--gpu-ids", metavar="0,1", help="which GPUs (CUDA_VISIBLE_DEVICES / HIP_VISIBLE_DEVICES)")
+    from tui.hardware.vendors import VENDORS
+
+    visible = " / ".join(v.visible_devices for v in VENDORS.values() if v.visible_devices)
+    p.add_argument("--gpu-ids", metavar="0,1", help=f"which GPUs ({visible})")
     p.add_argument("--master-addr", metavar="HOST", help="multi-node: the rank-0 node's address")
     p.add_argument("--slurm", action="store_true", help="also write run_sft.sbatch")
     p.add_argument("--ray", action="store_true", help="launch through Ray (USE_RAY=1)")

@@ -1,19 +1,23 @@
-"""AMD GPUs through the amd-smi command (rocm-smi as a fallback), and what a gfx architecture can do."""
+"""AMD GPUs through the amd-smi command (rocm-smi as a fallback), what a gfx architecture can do,
+their live use, and the vendor seam's answers for them (VENDOR, listed in tui/hardware/vendors.py)."""
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 
 from tui.hardware.device import (
     MIB,
     Capabilities,
     CommandRunner,
     Device,
+    GpuSample,
     ProbeError,
     gpu_device,
     run_command,
 )
+from tui.hardware.gpu_peaks import table_peaks
 
 # ROCm architectures sft-tui knows. gfx906 (MI50/MI60, Radeon VII) has no bf16 and its fp16
 # training fails numerically (scenario S6), so it trains in fp32 without flash attention or
@@ -171,3 +175,61 @@ def _amd_device(index, name, gfx, total_mib, used_mib, utilization) -> Device:
     if gfx not in _AMD_ARCHS:
         device.notes.append(amd_capabilities(gfx).why)
     return device
+
+
+class AmdSmiUsage:
+    """Memory, utilisation, temperature and power of AMD GPUs through `amd-smi metric` (when it is on
+    PATH, or a runner is given); what cannot be read is left out, never raised."""
+
+    def __init__(self, run: CommandRunner = run_command):
+        self.run = run
+        self.available = shutil.which("amd-smi") is not None or run is not run_command
+
+    def sample(self) -> list[GpuSample]:
+        if not self.available:
+            return []
+        try:
+            records = amd_smi_records(load_json(
+                self.run(["amd-smi", "metric", "--usage", "--mem-usage", "--temperature", "--power", "--json"]),
+                "amd-smi metric"))
+        except ProbeError:
+            return []
+        samples = []
+        for position, record in enumerate(records):
+            mem, usage = record.get("mem_usage", {}), record.get("usage", {})
+            temperature, power = record.get("temperature", {}), record.get("power", {})
+            samples.append(GpuSample(
+                int(record.get("gpu", position)), "amd",
+                int(parse_number(first(mem, "used_vram"), "MB") or 0), int(parse_number(first(mem, "total_vram"), "MB") or 0),
+                parse_number(first(usage, "gfx_activity", "gfx_usage")),
+                parse_number(first(temperature, "hotspot", "edge")),
+                parse_number(first(power, "socket_power", "average_socket_power"))))
+        return samples
+
+    def close(self) -> None:
+        pass
+
+
+class Amd:
+    name = "amd"
+    visible_devices = "HIP_VISIBLE_DEVICES"
+    liger = True  # Triton kernels
+    multi_gpu = True
+
+    def probe(self, boundaries) -> tuple[list[Device], list[str]]:
+        return probe_amd(boundaries.run)
+
+    def capabilities(self, facts: dict) -> Capabilities:
+        return amd_capabilities(facts["gfx"])
+
+    def live_usage(self, boundaries) -> AmdSmiUsage:
+        return AmdSmiUsage(boundaries.run)
+
+    def peak_tflops(self, device: Device) -> dict[str, float]:
+        return table_peaks(device)
+
+    def memory_for_training_mib(self, device: Device) -> float:
+        return device.memory_free_mib
+
+
+VENDOR = Amd()

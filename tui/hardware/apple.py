@@ -1,4 +1,5 @@
-"""Apple silicon (MPS): unified memory shared with the CPU."""
+"""Apple silicon (MPS): unified memory shared with the CPU, and the vendor seam's answers for it
+(VENDOR, listed in tui/hardware/vendors.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import platform
 from collections.abc import Callable
 
 from tui.hardware.device import MIB, Capabilities, Device, sysctl as read_sysctl
+
+GPU_SHARE = 0.75  # of unified memory that MPS lets one process use by default
 
 
 def apple_capabilities() -> Capabilities:
@@ -37,3 +40,31 @@ def probe_apple(system: str | None = None, machine: str | None = None,
             notes=["unified memory: the GPU shares it with the system"],
         )
     ]
+
+
+class Apple:
+    name = "apple"
+    visible_devices = None  # one MPS device: nothing to choose
+    liger = False  # no Triton
+    multi_gpu = False
+
+    def probe(self, boundaries) -> tuple[list[Device], list[str]]:
+        try:
+            return probe_apple(boundaries.system, boundaries.machine, boundaries.sysctl), []
+        except Exception as err:
+            return [], [f"Apple: could not read the machine ({err})"]
+
+    def capabilities(self, facts: dict) -> Capabilities:
+        return apple_capabilities()
+
+    def live_usage(self, boundaries) -> None:
+        return None
+
+    def peak_tflops(self, device: Device) -> dict[str, float]:
+        return {}
+
+    def memory_for_training_mib(self, device: Device) -> float:
+        return device.memory_total_mib * GPU_SHARE
+
+
+VENDOR = Apple()

@@ -1,4 +1,5 @@
-"""The CPU: cores this process may use and the RAM, always listed as a last resort."""
+"""The CPU: cores this process may use and the RAM, always listed as a last resort; and the vendor
+seam's answers for it (VENDOR, listed last in tui/hardware/vendors.py)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,28 @@ def probe_cpu() -> Device:
         free=True,
         cpu_cores=cores,
     )
+
+
+class Cpu:
+    name = "cpu"
+    visible_devices = None
+    liger = False
+    multi_gpu = False  # planned as one device
+
+    def probe(self, boundaries) -> tuple[list[Device], list[str]]:
+        return [probe_cpu()], []
+
+    def capabilities(self, facts: dict) -> Capabilities:
+        return CPU_CAPABILITIES
+
+    def live_usage(self, boundaries) -> None:
+        return None
+
+    def peak_tflops(self, device: Device) -> dict[str, float]:
+        return {}
+
+    def memory_for_training_mib(self, device: Device) -> float:
+        return device.memory_free_mib
+
+
+VENDOR = Cpu()

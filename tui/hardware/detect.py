@@ -6,31 +6,25 @@ probes still run. The probes take their library or command as a parameter, so te
 that boundary (pynvml functions, the amd-smi JSON), never this module's logic.
 
 What a device can do (bf16, fp16, flash-attention-2, bitsandbytes) is decided in one place per
-vendor: `nvidia_capabilities` (nvidia.py), `amd_capabilities` (amd.py), `apple_capabilities`
-(apple.py), `CPU_CAPABILITIES` (cpu.py). Hardware profiles carry the same flags, and a test checks
+vendor, its module's `capabilities` (tui.hardware.vendor: `nvidia_capabilities`, `amd_capabilities`,
+`apple_capabilities`, `CPU_CAPABILITIES`). Hardware profiles carry the same flags, and a test checks
 they agree with these functions."""
 
 from __future__ import annotations
 
-from tui.hardware.amd import probe_amd
-from tui.hardware.apple import probe_apple
-from tui.hardware.cpu import probe_cpu
+from tui.hardware import vendors
 from tui.hardware.device import CommandRunner, Detection, run_command
-from tui.hardware.nvidia import probe_nvidia
+from tui.hardware.vendor import Boundaries
 
 
 def detect(nvml=None, run: CommandRunner = run_command) -> Detection:
-    """Every probe, in order NVIDIA, AMD, Apple, CPU; the CPU is always listed last."""
+    """Every vendor's probe, in the registry's order (NVIDIA, AMD, Apple, CPU): the CPU is always listed last."""
     devices, problems = [], []
-    for probe in (lambda: probe_nvidia(nvml), lambda: probe_amd(run)):
-        found, said = probe()
+    boundaries = Boundaries(nvml=nvml, run=run)
+    for vendor in vendors.VENDORS.values():
+        found, said = vendor.probe(boundaries)
         devices += found
         problems += said
-    try:
-        devices += probe_apple()
-    except Exception as err:
-        problems.append(f"Apple: could not read the machine ({err})")
-    devices.append(probe_cpu())
     return Detection(devices=devices, problems=problems)
 
 

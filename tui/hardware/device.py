@@ -65,6 +65,22 @@ class Device:
 
 
 @dataclass
+class GpuSample:
+    """One GPU's live use while a run trains (tui.hardware.usage)."""
+
+    index: int
+    vendor: str
+    memory_used_mib: int
+    memory_total_mib: int
+    utilization_pct: float | None = None
+    temperature_c: float | None = None
+    power_w: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Detection:
     devices: list[Device]
     problems: list[str]

@@ -1,8 +1,10 @@
-"""NVIDIA GPUs through NVML (nvidia-ml-py), and what a compute capability can do."""
+"""NVIDIA GPUs through NVML (nvidia-ml-py), what a compute capability can do, their live use, and
+the vendor seam's answers for them (VENDOR, listed in tui/hardware/vendors.py)."""
 
 from __future__ import annotations
 
-from tui.hardware.device import MIB, Capabilities, Device, gpu_device
+from tui.hardware.device import MIB, Capabilities, Device, GpuSample, gpu_device
+from tui.hardware.gpu_peaks import table_peaks
 
 
 def parse_compute_capability(cc: str) -> tuple[int, int]:
@@ -101,3 +103,84 @@ def _nvml_device(nvml, index: int, driver: str, cuda_version: str) -> Device:
         cuda_driver_version=cuda_version,
         processes=processes,
     )
+
+
+class NvmlUsage:
+    """Memory, utilisation, temperature and power of NVIDIA GPUs through NVML, which stays
+    initialised between samples; what cannot be read is left out, never raised."""
+
+    def __init__(self, nvml=None):
+        self.nvml = nvml
+        self._ready = False
+
+    def _start(self) -> bool:
+        if self._ready:
+            return True
+        try:
+            if self.nvml is None:
+                import pynvml
+
+                self.nvml = pynvml
+            self.nvml.nvmlInit()
+            self._ready = True
+        except Exception:
+            self.nvml = None
+        return self._ready
+
+    def sample(self) -> list[GpuSample]:
+        if not self._start():
+            return []
+        nvml, samples = self.nvml, []
+        try:
+            count = nvml.nvmlDeviceGetCount()
+        except Exception:
+            return []
+        for index in range(count):
+            try:
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+                memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+            except Exception:
+                continue
+            sample = GpuSample(index, "nvidia", memory.used // MIB, memory.total // MIB)
+            for attr, read in (("utilization_pct", lambda: float(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)),
+                               ("temperature_c", lambda: float(nvml.nvmlDeviceGetTemperature(handle, 0))),
+                               ("power_w", lambda: nvml.nvmlDeviceGetPowerUsage(handle) / 1000)):
+                try:
+                    setattr(sample, attr, read())
+                except Exception:  # not supported on this board
+                    pass
+            samples.append(sample)
+        return samples
+
+    def close(self) -> None:
+        if self._ready:
+            try:
+                self.nvml.nvmlShutdown()
+            except Exception:
+                pass
+            self._ready = False
+
+
+class Nvidia:
+    name = "nvidia"
+    visible_devices = "CUDA_VISIBLE_DEVICES"
+    liger = True  # Triton kernels
+    multi_gpu = True
+
+    def probe(self, boundaries) -> tuple[list[Device], list[str]]:
+        return probe_nvidia(boundaries.nvml)
+
+    def capabilities(self, facts: dict) -> Capabilities:
+        return nvidia_capabilities(facts["compute_capability"])
+
+    def live_usage(self, boundaries) -> NvmlUsage:
+        return NvmlUsage(boundaries.nvml)
+
+    def peak_tflops(self, device: Device) -> dict[str, float]:
+        return table_peaks(device)
+
+    def memory_for_training_mib(self, device: Device) -> float:
+        return device.memory_free_mib
+
+
+VENDOR = Nvidia()

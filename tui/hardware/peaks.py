@@ -1,34 +1,15 @@
-"""A device's dense peak TFLOPS per precision: its hardware profile's `peak_tflops`, else the
-table of known GPUs (profiles/gpu-peaks.yaml) by the name detection reports, else unknown."""
+"""A device's dense peak TFLOPS per precision: its hardware profile's `peak_tflops`, else what its
+vendor knows (tui.hardware.vendor: NVIDIA's and AMD's from the table of known GPUs,
+tui/hardware/gpu_peaks.py), else unknown."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import yaml
-
-from tui.common.resources import data_dir
 from tui.hardware.device import Device
-
-PRECISIONS = ("bf16", "fp16", "fp32")
-
-
-@lru_cache(maxsize=1)
-def known_peaks() -> tuple[tuple[tuple[str, ...], dict], ...]:
-    path = data_dir("profiles") / "gpu-peaks.yaml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    return tuple((tuple(n.lower() for n in entry["names"]), {p: entry[p] for p in PRECISIONS if p in entry})
-                 for entry in data.get("gpus", []))
+from tui.hardware.vendors import vendor_of
 
 
 def peak_tflops(device: Device) -> dict[str, float]:
     """{precision: dense peak TFLOPS} for the device, or {} when its speed is unknown."""
     if device.peak_tflops:
         return dict(device.peak_tflops)
-    if device.vendor not in ("nvidia", "amd"):
-        return {}
-    name = device.name.lower()
-    for names, peaks in known_peaks():
-        if any(n in name for n in names):
-            return dict(peaks)
-    return {}
+    return vendor_of(device.vendor).peak_tflops(device)

@@ -3,11 +3,8 @@ capability rules say its device can do."""
 
 from __future__ import annotations
 
-from tui.hardware.amd import amd_capabilities
-from tui.hardware.apple import apple_capabilities
-from tui.hardware.cpu import CPU_CAPABILITIES
 from tui.hardware.device import Capabilities, Device
-from tui.hardware.nvidia import nvidia_capabilities
+from tui.hardware.vendors import vendor_of
 
 MAX_GPUS = 64  # per node: more than any machine has; a typo like 80 or 100 is caught
 
@@ -56,11 +53,4 @@ def devices_from_profile(data: dict, gpus: int | None = None) -> list[Device]:
 def profile_capabilities(data: dict) -> Capabilities:
     """What the capability rules say a hardware profile's device can do (tests compare this
     with the flags the profile file states)."""
-    vendor = data["vendor"]
-    if vendor == "nvidia":
-        return nvidia_capabilities(data["compute_capability"])
-    if vendor == "amd":
-        return amd_capabilities(data["gfx"])
-    if vendor == "apple":
-        return apple_capabilities()
-    return CPU_CAPABILITIES
+    return vendor_of(data["vendor"]).capabilities(data)

@@ -10,6 +10,7 @@ from typing import Any
 
 from tui.common.text import plural
 from tui.hardware.device import Device
+from tui.hardware.vendors import vendor_of
 from tui.plan.memory import Estimate, TrainingShape, estimate
 from tui.plan.rules import LLAMAFACTORY_DEFAULT_CUTOFF, Decisions
 from tui.plan.values import SAFETY_MARGIN, PlanRequest, Reason
@@ -19,16 +20,10 @@ from tui.plan.values import SAFETY_MARGIN, PlanRequest, Reason
 PLENTIFUL_MEMORY = 0.5
 
 
-APPLE_GPU_SHARE = 0.75  # of unified memory that MPS lets one process use by default
-
-
 def capacity_gib(devices: list[Device]) -> float:
-    """Memory a training process can use on the tightest device: free memory, which is the
-    total on an idle GPU or a profile; Apple's MPS lets a process use 75 % of unified memory."""
-    def usable(dev: Device) -> float:
-        return (dev.memory_total_mib * APPLE_GPU_SHARE if dev.vendor == "apple" else dev.memory_free_mib) / 1024
-
-    return min(usable(dev) for dev in devices)
+    """Memory a training process can use on the tightest device, as its vendor says: free memory,
+    which is the total on an idle GPU or a profile; Apple's MPS lets a process use 75 % of unified memory."""
+    return min(vendor_of(dev.vendor).memory_for_training_mib(dev) for dev in devices) / 1024
 
 
 def fits(est: Estimate, capacity: float) -> bool:
@@ -145,9 +140,6 @@ def decide_gradient_checkpointing(d: Decisions, shape: TrainingShape, capacity: 
     return replace(shape, gradient_checkpointing=not disable)
 
 
-MULTI_GPU_VENDORS = ("nvidia", "amd")  # where torchrun and DeepSpeed put more devices to one step
-
-
 def what_would_fit(request: PlanRequest, shape: TrainingShape, capacity: float) -> list[str]:
     """Concrete ways out when nothing fits: a shorter cutoff, a bigger card, more GPUs."""
     one = replace(shape, micro_batch=1)
@@ -161,7 +153,7 @@ def what_would_fit(request: PlanRequest, shape: TrainingShape, capacity: float) 
     sharded = replace(one, zero_stage=3, offload=False)
     # More devices with ZeRO-3 only where there are GPUs to add: a CPU (or Apple's one MPS device)
     # is planned as one device, so "2 of these" would be no plan at all.
-    for n in (2, 4, 8, 16) if request.devices[0].vendor in MULTI_GPU_VENDORS else ():
+    for n in (2, 4, 8, 16) if vendor_of(request.devices[0].vendor).multi_gpu else ():
         if n > shape.n_gpus and fits(estimate(replace(sharded, n_gpus=n)), capacity):
             suggestions.append(f"more GPUs: {n} of these with DeepSpeed ZeRO-3 (--gpus {n})")
             break

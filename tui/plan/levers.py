@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from tui.common.text import plural
+from tui.hardware.vendors import vendor_of
 from tui.plan.memory import (
     DEFAULT_FREEZE_LAYERS,
     DEFAULT_LOW_RANK,
@@ -31,7 +32,6 @@ from tui.plan.values import PlanRequest
 # Model families liger_kernel.transformers patches (monkey_patch.py, MODEL_TYPE_TO_APPLY_LIGER_FN).
 LIGER_MODEL_TYPES = {"llama", "mistral", "mixtral", "gemma", "gemma2", "gemma3", "gemma3_text", "qwen2", "qwen3",
                      "qwen2_moe", "qwen3_moe", "qwen2_vl", "qwen2_5_vl", "phi3", "glm4", "olmo2", "granite"}
-LIGER_VENDORS = ("nvidia", "amd")  # Triton kernels
 # The logits "dominate" when they are at least this share of the step's memory: then Liger saves
 # more than any other lever short of quantization.
 LOGITS_DOMINATE = 0.25
@@ -60,7 +60,7 @@ def packs(settings: dict) -> bool:
 
 def liger_possible(request: PlanRequest) -> bool:
     """Liger can run here, whether or not it is installed."""
-    return (request.devices[0].vendor in LIGER_VENDORS
+    return (vendor_of(request.devices[0].vendor).liger  # Triton kernels
             and request.model.architecture.model_type in LIGER_MODEL_TYPES)
 
 
