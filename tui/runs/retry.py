@@ -135,6 +135,8 @@ def retry_run(run_dir: Path, fix: str) -> Retry:
     reasons = spec["plan"]["reasons"]
     request.fixes = {key: (value, reasons[key]["text"]) for key, value in earlier_choices(spec, "retry").items()} | changes
     new_plan = plan(request)
+    if fix == "host-oom" and new_plan.host_ram is not None:
+        notes[-1] += f"; the retry's, with fewer workers: {new_plan.host_ram.total_gib:g} GiB"
     launch = {k: v for k, v in spec["launch"].items() if k in LaunchOptions.__dataclass_fields__}
     out_root = run_dir.parent.parent  # where the run is now, not where it was exported
     new_spec = make_spec(new_plan, request, report, LaunchOptions(**launch), out_root, next_run_id(run_dir),
@@ -149,7 +151,7 @@ def retry_run(run_dir: Path, fix: str) -> Retry:
     if checkpoint is not None:
         resume_from = checkpoint.path
         if fix in ("nan", "diverged") and settings.get("learning_rate") != new_plan.settings.get("learning_rate"):
-            resume_from = _rescaled_copy(checkpoint, spec, new_spec, settings, new_plan.settings)
+            resume_from = _rescaled_copy(run_dir, checkpoint, spec, new_spec, settings, new_plan.settings)
             notes.append(f"{resume_from.name} copied to {resume_from} with the learning rate in its scheduler and "
                          f"optimizer state rescaled to {new_plan.settings['learning_rate']:g}: resumed as it was, "
                          f"transformers would restore the old rate; run {run_id}'s own files are unchanged")
@@ -170,10 +172,16 @@ def retry_run(run_dir: Path, fix: str) -> Retry:
                  new_plan.estimate.per_device_gib, resumes, fix, notes)
 
 
-def _rescaled_copy(checkpoint: Checkpoint, spec: dict, new_spec: dict, old: dict, new: dict) -> Path:
+def _rescaled_copy(run_dir: Path, checkpoint: Checkpoint, spec: dict, new_spec: dict, old: dict, new: dict) -> Path:
     """The retry's own copy of the checkpoint, in its output directory, with the new learning rate
     (the factor: new over the one the checkpoint was trained with, the run's)."""
     target = Path(new_spec["paths"]["output_dir"]) / checkpoint.path.name
+    deepspeed = sorted(p.name for p in checkpoint.path.glob("global_step*") if p.is_dir())
+    if deepspeed:
+        raise RetryError(f"{checkpoint.path.name} is a DeepSpeed checkpoint, whose learning-rate schedule is in "
+                         f"{deepspeed[0]}/ (DeepSpeed restores it, so a halved learning_rate would be undone): start over "
+                         f"at the lower rate instead (`sft-tui export --from {run_dir / 'plan.json'} --set "
+                         f"learning_rate={new['learning_rate']:g} --name {new_spec['run_id']}`)")
     python = env_python(spec["launch"].get("env") or "") or [training_python()]
     try:
         copy_with_learning_rate(checkpoint.path, target, new["learning_rate"] / old["learning_rate"], python)

@@ -3,8 +3,10 @@
 
 In this order, the first that holds:
 - oom: an out-of-memory error (CUDA, HIP, MPS) in the log;
-- host-oom: killed with SIGKILL (exit code 137, or torchrun's "Signal 9 (SIGKILL)" for a worker)
-  with no GPU out-of-memory error: the kernel's out-of-memory killer, for want of host RAM;
+- host-oom: killed with SIGKILL (exit code 137, or torchrun's "Signal 9 (SIGKILL)" for a worker, or
+  PyTorch's "DataLoader worker ... is killed by signal: Killed") with no GPU out-of-memory error: the
+  kernel's out-of-memory killer, for want of host RAM (which a log cannot prove: sft-tui stop's
+  SIGKILL is told apart by state.json, a `kill -9` by hand is not);
 - nan: the loss or the gradient norm went NaN (or inf);
 - diverged: the loss spiked or the gradient norm exploded (tui.runs.health's loss_spike,
   grad_norm_exploding), without a NaN;
@@ -25,7 +27,8 @@ from tui.runs.lifecycle import resumed_at_of, run_status
 FIXES = ("oom", "host-oom", "nan", "diverged")
 DIVERGED = ("loss_spike", "grad_norm_exploding")
 SIGKILL_EXIT = 128 + 9
-TORCHRUN_SIGKILL = re.compile(r"Signal 9 \(SIGKILL\)|exitcode\s*:\s*-9\b")
+# torchrun's report of a worker killed with SIGKILL; a DataLoader worker killed (the trainer fails on it)
+KILLED = re.compile(r"Signal 9 \(SIGKILL\)|exitcode\s*:\s*-9\b|is killed by signal: Killed")
 
 
 @dataclass
@@ -65,7 +68,7 @@ def read_verdict(run_dir: Path) -> Verdict:
         tried = f" (tried to allocate {follower.oom['tried_to_allocate']})" if "tried_to_allocate" in follower.oom else ""
         return Verdict(state, "oom", f"it ran out of GPU memory{tried}", exit_code=code)
     failed = state == "failed" or (state == "new" and code not in (None, 0))  # new: a copy without its run.pid
-    killed = code == SIGKILL_EXIT or (code not in (None, 0) and any(TORCHRUN_SIGKILL.search(x) for x in follower.recent))
+    killed = code == SIGKILL_EXIT or (code not in (None, 0) and any(KILLED.search(x) for x in follower.recent))
     if failed and killed:
         return Verdict(state, "host-oom", f"it was killed with SIGKILL (exit {code}) and its log shows no GPU out-of-memory "
                        "error: the kernel's out-of-memory killer, for want of host RAM", exit_code=code)
