@@ -70,6 +70,10 @@ def test_a_nan_run_is_retried_from_the_checkpoint_before_it_with_the_learning_ra
         "bad": "the loss went NaN at step 3", "checkpoint": "../../saves/nan-retry1/checkpoint-1", "step": 1,
         "total_steps": 8, "copied_from": "../../saves/nan/checkpoint-1"}
 
+    packed = json.loads(sft_tui("pack", new_dir, "--output", tmp_path / "nan-retry1.tar.gz", "--json", check=True).stdout)
+    assert ("this retry resumes from ../../saves/nan-retry1/checkpoint-1: carry saves/nan-retry1 too"
+            in packed["notes"])  # its own copy, not the first run's
+
     log = train(new_dir)
     assert log.splitlines()[0] == "Resuming from ../../saves/nan-retry1/checkpoint-1"
     resumed = {r["current_steps"]: r["lr"] for r in rows_of(saves / "nan-retry1") if "loss" in r}

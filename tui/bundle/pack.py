@@ -159,7 +159,9 @@ def pack_notes(spec: dict, run_dir: Path) -> list[str]:
         notes.append("the images and videos your rows name are not carried: copy them to the same paths there")
     follows = spec.get("follows") or {}
     if follows.get("checkpoint"):
-        notes.append(f"this retry resumes from {follows['checkpoint']}: carry saves/{follows.get('run_id')} too")
+        # its own copy of the checkpoint (a nan/diverged retry's) is in its own saves/, else in the run it follows
+        holder = Path(follows["checkpoint"]).parent.name or follows.get("run_id")
+        notes.append(f"this retry resumes from {follows['checkpoint']}: carry saves/{holder} too")
     return notes
 
 

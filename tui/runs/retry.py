@@ -136,7 +136,7 @@ def retry_run(run_dir: Path, fix: str) -> Retry:
     request.fixes = {key: (value, reasons[key]["text"]) for key, value in earlier_choices(spec, "retry").items()} | changes
     new_plan = plan(request)
     if fix == "host-oom" and new_plan.host_ram is not None:
-        notes[-1] += f"; the retry's, with fewer workers: {new_plan.host_ram.total_gib:g} GiB"
+        notes[-1] += f"; the retry's, with fewer workers: {new_plan.host_ram.total_gib:.1f} GiB"
     launch = {k: v for k, v in spec["launch"].items() if k in LaunchOptions.__dataclass_fields__}
     out_root = run_dir.parent.parent  # where the run is now, not where it was exported
     new_spec = make_spec(new_plan, request, report, LaunchOptions(**launch), out_root, next_run_id(run_dir),
