@@ -9,10 +9,12 @@ figure converted to GiB, the error, the stack and a caveat. Then the summary on 
 comparable to LLaMA-Factory (plain HF + PEFT on one GPU: stack HF or HF-rc, one GPU).
 
 Which metric the estimate means: the estimate is everything the training process takes on the
-card, CUDA context included (CONTEXT_GIB): what nvidia-smi shows, and what has to fit. A figure
-measured as torch.cuda.max_memory_reserved (maxres) or max_memory_allocated (maxalloc) leaves the
-context out, so for those rows the estimate less its context constant is compared ("cmp"
-column); for nvidia-smi (smi) and unstated (n/s) metrics the whole estimate is. Units: a source's
+card, CUDA context and the caching allocator's reserve included (tui/plan/reserve.py): what
+nvidia-smi shows, and what has to fit. A figure measured as torch.cuda.max_memory_reserved
+(maxres) leaves the context out, and max_memory_allocated (maxalloc) the reserve too, so for
+those rows the estimate less those terms is compared ("cmp" column); for nvidia-smi (smi) and
+unstated (n/s) metrics the whole estimate is. The reserve is modelled for expandable segments
+(what run_sft.sh sets); most published runs used the default allocator. Units: a source's
 "GB" is read as 1e9 bytes (where a source's unit is ambiguous the caveat gives the error read
 as GiB too).
 
@@ -39,13 +41,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tui.models.architecture import Architecture  # noqa: E402
 from tui.plan.memory import (  # noqa: E402
-    CONTEXT_GIB,
-    FRAGMENTATION,
     LOGITS_BYTES_PER_ELEMENT,
     TrainingShape,
     activation_elements_per_token,
     estimate,
 )
+
+from tui.plan.reserve import CONTEXT_GIB, RESERVE_OF_SHORT_LIVED  # noqa: E402
 
 GIB = 1024**3
 GB = 1e9
@@ -119,7 +121,10 @@ class Row:
         """(whole estimate, the figure compared with the measurement, breakdown)."""
         est = estimate(self.training_shape())
         total = est.per_device_gib
+        # maxres leaves the context out; maxalloc the allocator's reserve too (the rest of the overhead)
         cmp = total - CONTEXT_GIB["nvidia"] if self.metric in ("maxres", "maxalloc") else total
+        if self.metric == "maxalloc":
+            cmp -= est.breakdown["overhead"] - CONTEXT_GIB["nvidia"]
         return total, cmp, est.breakdown
 
 
@@ -308,7 +313,7 @@ def _what_if(row: Row, cmp_gib: float) -> str:
 def _qwen1_logits(row: Row) -> float:
     """The estimate with Qwen-1's bf16 loss path (~8 bytes a logit) in place of 12."""
     _, cmp, parts = row.estimate_gib()
-    return cmp - parts["logits"] * (1 - QWEN1_LOSS_BYTES / LOGITS_BYTES_PER_ELEMENT) * (1 + FRAGMENTATION)
+    return cmp - parts["logits"] * (1 - QWEN1_LOSS_BYTES / LOGITS_BYTES_PER_ELEMENT) * (1 + RESERVE_OF_SHORT_LIVED["expandable_segments"])
 
 
 def _deepspeed_zero2_one_gpu(row: Row) -> float:

@@ -163,7 +163,8 @@ RECORDER = """#!/usr/bin/env python3
 import json, os, sys
 with open(os.environ["RECORD_TO"], "w") as f:
     json.dump({"argv": sys.argv[1:], "cwd": os.getcwd(), "env": {k: os.environ.get(k) for k in
-               ("CUDA_VISIBLE_DEVICES", "RECORD_VRAM", "LLAMABOARD_ENABLED", "LLAMABOARD_WORKDIR", "FORCE_TORCHRUN", "VIRTUAL_ENV_MARK")}}, f)
+               ("CUDA_VISIBLE_DEVICES", "RECORD_VRAM", "LLAMABOARD_ENABLED", "LLAMABOARD_WORKDIR", "FORCE_TORCHRUN", "VIRTUAL_ENV_MARK",
+                "PYTORCH_CUDA_ALLOC_CONF")}}, f)
 """
 
 
@@ -211,7 +212,8 @@ def test_hostile_paths_reach_llamafactory_exactly(golden_specs, tmp_path_factory
     # From the run directory, with paths relative to it: the bundle would run the same anywhere.
     assert seen["argv"] == ["train", "train.yaml"] and os.path.samefile(seen["cwd"], run_dir)
     assert seen["env"] == {"CUDA_VISIBLE_DEVICES": "0", "RECORD_VRAM": "1", "LLAMABOARD_ENABLED": "1",
-                           "LLAMABOARD_WORKDIR": "../../saves/s2-run", "FORCE_TORCHRUN": None, "VIRTUAL_ENV_MARK": "active"}
+                           "LLAMABOARD_WORKDIR": "../../saves/s2-run", "FORCE_TORCHRUN": None, "VIRTUAL_ENV_MARK": "active",
+                           "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True"}
     assert (run_dir / "exit_code").read_text() == "0\n"
     assert not list(root.rglob("pwned"))
     # the YAML loads back to exactly the plan's values, with PyYAML and with OmegaConf
@@ -235,6 +237,23 @@ def test_resume_passes_the_newest_checkpoint(golden_specs, tmp_path):
     subprocess.run(["bash", str(run_dir / "run_sft.sh"), "--foreground", "--resume"], env=env, check=True, capture_output=True)
     argv = json.loads((tmp_path / "r.json").read_text())["argv"]
     assert argv[2:] == [f"resume_from_checkpoint={output_dir / 'checkpoint-10'}", "overwrite_output_dir=false"]
+
+
+def test_the_allocator_mode_the_reserve_is_modelled_for_yields_to_the_callers(golden_specs, tmp_path):
+    """run_sft.sh gives the CUDA allocator expandable segments (tui/plan/reserve.py says why), unless
+    the caller's environment sets PYTORCH_CUDA_ALLOC_CONF; an AMD bundle leaves it alone."""
+    spec = hostile_spec(golden_specs["S2"], tmp_path, "run", "out", "venv", "m")
+    run_dir = Path(spec["paths"]["run_dir"])
+    run_dir.mkdir(parents=True)
+    (run_dir / "run_sft.sh").write_text(render_bundle(spec)["run_sft.sh"])
+    make_venv(tmp_path / "venv")
+    record = tmp_path / "r.json"
+    env = {"PATH": "/usr/bin:/bin", "RECORD_TO": str(record), "PYTORCH_CUDA_ALLOC_CONF": "max_split_size_mb:128"}
+    subprocess.run(["bash", str(run_dir / "run_sft.sh"), "--foreground"], env=env, check=True, capture_output=True)
+    assert json.loads(record.read_text())["env"]["PYTORCH_CUDA_ALLOC_CONF"] == "max_split_size_mb:128"
+    amd = json.loads(json.dumps(spec))
+    amd["hardware"]["vendor"] = "amd"
+    assert "PYTORCH_CUDA_ALLOC_CONF" not in render_bundle(amd)["run_sft.sh"]
 
 
 def test_missing_llamafactory_is_a_clear_message(golden_specs, tmp_path):

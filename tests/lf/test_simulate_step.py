@@ -58,6 +58,11 @@ def test_simulate_fake_peak_agrees_with_the_same_step_on_real_cpu_tensors(tiny_m
                            {"model": str(tiny_model_dir), "settings": settings, "real": True}])
     assert not fake["real"] and real["real"]
     assert abs(fake["peak_bytes"] - real["peak_bytes"]) <= 0.01 * real["peak_bytes"]
+    # the caching allocator replayed on the same allocations, in the same order: the same reserve
+    for mode in ("default", "expandable_segments"):
+        assert fake["reserved_peak_bytes"][mode] >= fake["allocated_peak_bytes"][mode] >= fake["peak_bytes"]
+        assert abs(fake["reserved_peak_bytes"][mode] - real["reserved_peak_bytes"][mode]) <= 0.01 * real[
+            "reserved_peak_bytes"][mode]
     assert fake["phase"] == real["phase"]
     assert sum(fake["breakdown"].values()) == fake["peak_bytes"]
     # Two optimizer steps were taken: the state is live in step 2's forward.

@@ -169,3 +169,27 @@ def test_simulate_export_writes_the_simulated_verdict_into_plan_json(gemma2_dir,
     estimate = json.loads((run_dir / "plan.json").read_text())["plan"]["estimate"]
     assert estimate["simulated"]["peak_gib"] > 0
     assert any(n.startswith("memory: simulated") for n in estimate["notes"])
+
+
+def test_simulate_overhead_is_the_context_and_the_allocator_reserve_of_the_replayed_step(gemma2_dir):
+    """The card's view: a simulated plan's overhead is the CUDA context plus what the caching
+    allocator model reserves beyond the step's storages, in the mode run_sft.sh sets (expandable
+    segments on NVIDIA); the AMD plan of the same step takes the default mode's reserve."""
+    from tui.plan.reserve import context_gib
+
+    nvidia = request(gemma2_dir, 24, NO_CHECKPOINTING)
+    p = plan(nvidia)
+    simulated.apply_simulation(p, nvidia, python=PYTHON)
+    sim = p.simulated
+    assert sim["allocator"] == "expandable_segments" and sim["reserve_gib"] > 0
+    assert sim["overhead_gib"] == pytest.approx(context_gib("nvidia") + sim["reserve_gib"], abs=2e-3)
+    assert p.estimate.breakdown["overhead"] == pytest.approx(sim["overhead_gib"], abs=2e-3)
+    assert "the caching allocator reserves (expandable segments, as run_sft.sh sets)" in p.estimate.notes[-1]
+
+    amd = request(gemma2_dir, 24, NO_CHECKPOINTING)
+    for device in amd.devices:
+        device.vendor = "amd"
+    q = plan(amd)
+    simulated.apply_simulation(q, amd, python=PYTHON)
+    assert q.simulated["source"] == "cached" and q.simulated["allocator"] == "default"
+    assert q.simulated["peak_gib"] == sim["peak_gib"]  # the same step; only the allocator's mode differs

@@ -109,6 +109,14 @@ def test_a_diverged_run_resumes_before_the_spike_from_its_own_copy_at_half_the_r
     assert learning_rates(copy) == ([lr / 2, lr / 2], [[lr / 2, lr / 2]])
     assert learning_rates(saves / "checkpoint-36") == ([lr, lr], [[lr, lr]])  # the run's own, as it was
 
+    # The retry diverged too: its retry halves again, from the retry's own copy, scaled from the rate it trained at.
+    again = lay(run_dir.parent / "spiky-retry1", HEALTH / "spike", 0, tmp_path)
+    done = sft_tui("retry", again, "--fix", "diverged", check=True)
+    assert f"  learning_rate: {lr / 2} -> {lr / 4}\n" in done.stdout
+    assert f"  resumes from checkpoint-36 of run spiky-retry1 at step 36 of 60 ({copy.resolve()})" in done.stdout
+    assert learning_rates(tmp_path / "out" / "saves" / "spiky-retry2" / "checkpoint-36") == ([lr / 4, lr / 4], [[lr / 4, lr / 4]])
+    assert learning_rates(copy) == ([lr / 2, lr / 2], [[lr / 2, lr / 2]])
+
 
 def test_a_deepspeed_checkpoint_is_not_resumed_at_a_rate_it_would_undo(tmp_path):
     run_dir = lay(export_for(tmp_path, "ds", "per_device_train_batch_size=2"), HEALTH / "spike", 0, tmp_path)

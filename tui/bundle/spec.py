@@ -23,6 +23,7 @@ from tui.bundle.render import UnrepresentableValue, render
 from tui.common.errors import SftTuiError
 from tui.common.schemas import schema_errors
 from tui.hardware.vendors import vendor_of
+from tui.plan.reserve import ALLOC_CONF
 from tui.plan.settings import check_settings
 
 PLAN_SCHEMA_VERSION = 1
@@ -215,6 +216,8 @@ def environment_vars(spec: dict) -> list[tuple[str, str, bool]]:
     visible = vendor_of(hw["vendor"]).visible_devices  # the variable that chooses the GPUs, if the vendor has one
     if visible:
         out.append((visible, ",".join(str(i) for i in launch["gpu_ids"]), True))
+    if hw["vendor"] in ALLOC_CONF:  # the allocator mode the plan's reserve is modelled for
+        out.append((*ALLOC_CONF[hw["vendor"]], True))
     if hw["gpus"] > 1 or hw["nodes"] > 1 or settings.get("deepspeed"):
         out.append(("FORCE_TORCHRUN", "1", False))
     if hw["nodes"] > 1:

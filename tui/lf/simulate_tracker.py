@@ -11,6 +11,9 @@ Kinds: `weights` (frozen parameters and buffers), `trainable` (parameters that t
 until backward frees them: the saved ones), `logits` (the output layer's output and the loss
 computed from it), `backward` (temporaries of backward, recomputed checkpoint activations
 included), `optimizer_step` (temporaries of the optimizer step), `inputs`.
+
+Every allocation and free also goes through a model of the CUDA caching allocator in both of its
+modes (simulate_allocator.py): what the card reserves for this step, beside what is allocated.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import weakref
 
 import torch
+from simulate_allocator import CachingAllocator
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
@@ -39,6 +43,8 @@ class StorageTracker(TorchDispatchMode):
         self.in_logits = False
         self.phase_peaks: dict[str, int] = {}
         self.snapshots: dict[str, dict] = {}
+        self.allocators = {"default": CachingAllocator(expandable=False),
+                           "expandable_segments": CachingAllocator(expandable=True)}
 
     # -- counting ---------------------------------------------------------------------------
     @staticmethod
@@ -62,6 +68,8 @@ class StorageTracker(TorchDispatchMode):
         self.live[key] = [size, kind]
         self.by_kind[kind] += size
         self.current += size
+        for allocator in self.allocators.values():
+            allocator.malloc(key, size)
         weakref.finalize(storage, self._free, key)
         self._check_peak()
 
@@ -81,6 +89,8 @@ class StorageTracker(TorchDispatchMode):
         if entry is not None:
             self.current -= entry[0]
             self.by_kind[entry[1]] -= entry[0]
+            for allocator in self.allocators.values():
+                allocator.free(key)
 
     def _check_peak(self) -> None:
         phase = self.phase
@@ -130,4 +140,7 @@ class StorageTracker(TorchDispatchMode):
             "breakdown": {k: v for k, v in self.peak_at["kinds"].items() if v},
             "phase_peaks": self.phase_peaks,
             "snapshots": self.snapshots,
+            # the caching allocator's view, per mode: its peak reserve and its peak of (rounded) blocks
+            "reserved_peak_bytes": {mode: a.peak_reserved for mode, a in self.allocators.items()},
+            "allocated_peak_bytes": {mode: a.peak_allocated for mode, a in self.allocators.items()},
         }

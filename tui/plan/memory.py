@@ -17,7 +17,8 @@ Terms, in bytes per device:
   attention is linear in sequence length with sdpa / flash-attention, quadratic with eager;
 - logits: `batch x sequence x vocab`, held in the compute dtype, upcast to fp32 for the loss,
   with the log-softmax and its gradient: often the largest single term with a 150k vocabulary;
-- overhead: the CUDA/ROCm context plus allocator fragmentation, a constant and a fraction.
+- overhead: the CUDA/ROCm context plus what the caching allocator reserves beyond the
+  tensors (tui/plan/reserve.py), a constant and a measured share of activations and logits.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from tui.models.architecture import Architecture
+from tui.plan.reserve import analytic_reserve_gib, context_gib
 
 GIB = 1024**3
 
@@ -72,9 +74,6 @@ DEFAULT_LOW_RANK = 16
 LOGITS_BYTES_PER_ELEMENT = 12
 # During backward of the layer being recomputed, its activations and their gradients coexist.
 RECOMPUTED_LAYER_FACTOR = 2
-# Context and fragmentation.
-CONTEXT_GIB = {"nvidia": 0.5, "amd": 0.5, "apple": 0.0, "cpu": 0.0}
-FRAGMENTATION = 0.10  # of activations and logits: short-lived blocks the allocator cannot reuse
 # ZeRO-3 gathers a layer's parameters before use and prefetches the next one.
 ZERO3_GATHERED_LAYERS = 2
 
@@ -319,7 +318,9 @@ def estimate(shape: TrainingShape) -> Estimate:
         if step_temporary > activations + logits:
             optimizer += step_temporary - (activations + logits)
             notes.append("the AdamW step's temporary square root of the states is the peak, not backward")
-    overhead = CONTEXT_GIB.get(shape.vendor, 0.5) * GIB + FRAGMENTATION * (activations + logits)
+    # what the card holds beyond the tensors: the context, and the caching allocator's reserve
+    # (tui/plan/reserve.py: its mode, as run_sft.sh sets it, and the measured share)
+    overhead = (context_gib(shape.vendor) + analytic_reserve_gib(shape.vendor, (activations + logits) / GIB)) * GIB
     breakdown = {
         "weights": weights,
         "trainable": trainable,

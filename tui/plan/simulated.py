@@ -5,8 +5,8 @@ is simulated at exactly its shape by the training environment's python (tui/lf/s
 a subprocess: this process never imports torch): the user's model built through LLaMA-Factory's
 own loading code on the meta device, two optimizer steps on fake tensors, every storage counted.
 "fits / tight / does not fit" is then judged on the simulated peak plus the overhead no fake tensor
-sees, by the analytic model's formula (tui/plan/memory.py: the CUDA context, and fragmentation as
-a fraction of the simulated activations and logits).
+sees: the CUDA context, and what the caching allocator reserves beyond the storages, from the
+step's allocations replayed through a model of the allocator (tui/plan/reserve.py).
 
 Answers are cached in the user cache dir (`simulated/<sha256 of version, config.json, settings>.json`),
 so a plan is simulated once. It is on for users wherever a training environment with
@@ -27,10 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from tui.plan.memory import CONTEXT_GIB, FRAGMENTATION, GIB, Estimate
+from tui.plan.memory import GIB, Estimate
+from tui.plan.reserve import allocator_mode, analytic_reserve_gib, context_gib, overhead_words, simulated_reserve_gib
 
 SIMULATE_SCRIPT = Path(__file__).parents[1] / "lf" / "simulate_step.py"
-SIMULATE_VERSION = 5  # bump when simulate_step.py measures differently: old cache entries are ignored
+SIMULATE_VERSION = 6  # bump when simulate_step.py measures differently: old cache entries are ignored
 TIMEOUT_S = 600
 OFF_VALUES = {"0", "false", "no", "off"}
 # The simulated kinds (simulate_tracker.py) in the plan's breakdown, whose keys the memory bar knows.
@@ -192,7 +193,7 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
     if not _judge_simulated(plan, request, enabled, python, progress) or plan.fits or not replan:
         return plan
     analytic_gib, needs_gib = plan.simulated["analytic_gib"], plan.estimate.per_device_gib
-    context = CONTEXT_GIB.get(request.devices[0].vendor, 0.5)  # the part that does not scale with the step
+    context = context_gib(request.devices[0].vendor)  # the part that does not scale with the step
     if analytic_gib <= context or needs_gib <= analytic_gib:
         return plan
     ratio = (needs_gib - context) / (analytic_gib - context)
@@ -279,16 +280,19 @@ def _judge(plan, request, answer: dict, how: str, seconds: float) -> None:
     for kind, size in answer["breakdown"].items():
         key = BAR_KIND.get(kind, "activations")
         breakdown[key] += size / GIB
-    # The analytic overhead's formula on the simulated terms: the context, and fragmentation of the
-    # short-lived blocks (activations, backward temporaries, logits).
-    overhead = CONTEXT_GIB.get(request.devices[0].vendor, 0.5) + FRAGMENTATION * (
-        breakdown["activations"] + breakdown["logits"])
+    # The card's view: the context, and what the caching allocator reserves beyond the step's
+    # storages, replayed through its model in the mode run_sft.sh sets (tui/plan/reserve.py).
+    vendor = request.devices[0].vendor
+    reserve = simulated_reserve_gib(vendor, answer)
+    if reserve is None:  # an answer without the allocator's replay: the measured share
+        reserve = analytic_reserve_gib(vendor, breakdown["activations"] + breakdown["logits"])
+    overhead = context_gib(vendor) + reserve
     breakdown["overhead"] = overhead
     peak_gib = answer["peak_bytes"] / GIB
     note = (f"memory: simulated ({how}): one training step of {answer.get('model_class', 'the model')} on fake "
             f"tensors peaks at {peak_gib:.2f} GiB in {answer['phase']} (step {answer['step']}), "
             f"{answer.get('attn_implementation')} attention, {answer.get('optim')}; plus {overhead:.2f} GiB overhead "
-            f"(context, and fragmentation of the simulated activations and logits) (the analytic estimate said {analytic.per_device_gib:.2f} GiB)")
+            f"({overhead_words(vendor, reserve)}) (the analytic estimate said {analytic.per_device_gib:.2f} GiB)")
     plan.estimate = Estimate(breakdown=breakdown, cpu_offload_gib=analytic.cpu_offload_gib,
                              trainable_params=answer.get("trainable_params", analytic.trainable_params),
                              notes=[*analytic.notes, note])
@@ -297,7 +301,8 @@ def _judge(plan, request, answer: dict, how: str, seconds: float) -> None:
     plan.simulated = {
         "peak_gib": round(peak_gib, 3), "phase": answer["phase"], "step": answer["step"],
         "breakdown": {k: round(v / GIB, 4) for k, v in answer["breakdown"].items()},
-        "overhead_gib": round(overhead, 3), "analytic_gib": round(analytic.per_device_gib, 3),
+        "overhead_gib": round(overhead, 3), "context_gib": round(context_gib(vendor), 3),
+        "reserve_gib": round(reserve, 3), "allocator": allocator_mode(vendor), "analytic_gib": round(analytic.per_device_gib, 3),
         "attn_implementation": answer.get("attn_implementation"), "optim": answer.get("optim"),
         "settings": answer.get("settings"), "source": how, "stand_ins": answer.get("stand_ins", []),
         "seconds": round(answer.get("seconds", 0.0) if how == "simulated" else seconds, 3),
