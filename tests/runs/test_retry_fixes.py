@@ -180,6 +180,9 @@ def test_a_failure_without_that_fix_is_refused_with_its_diagnosis(tmp_path, case
             f"is for: sft-tui retry {run_dir} --fix oom")
     else:  # killed by the kernel, with no worker count left to halve
         lay(run_dir, HEALTH / "healthy", 137, tmp_path)
+        watched = sft_tui("monitor", run_dir, "--plain")
+        assert watched.returncode == 137
+        assert f"  fix: sft-tui retry {run_dir} --fix host-oom   (killed with SIGKILL, likely" in watched.stdout
         assert refused(run_dir, "host-oom").startswith(
             "bad was killed for want of host RAM, and it already tokenizes and loads data in the main process "
             "(preprocessing_num_workers and dataloader_num_workers at their minimum), so no worker count is left to "

@@ -177,6 +177,9 @@ def print_failure_details(event, run_dir: Path) -> None:
     elif cause in ("data", "setup") and event.data.get("exception"):
         print(f"  LLaMA-Factory said: {event.data['exception']}")
     elif cause in ("exception", "unknown"):
+        if event.data.get("exit_code") == 137:  # SIGKILL: most often the kernel's out-of-memory killer (tui.runs.verdict)
+            print(f"  fix: sft-tui retry {_quote(run_dir)} --fix host-oom   (killed with SIGKILL, likely for want of "
+                  "host RAM: half the tokenizing and data-loading workers)")
         for line in event.data.get("context", [])[-5:]:
             print(f"  | {line}")
     print(f"  full log: {_quote(Path(run_dir) / 'train.log')}")
