@@ -118,6 +118,22 @@ def test_a_diverged_run_resumes_before_the_spike_from_its_own_copy_at_half_the_r
     assert learning_rates(copy) == ([lr / 2, lr / 2], [[lr / 2, lr / 2]])
 
 
+def test_a_run_stopped_after_its_loss_spiked_is_retried_and_one_stopped_without_is_not(tmp_path):
+    run_dir = lay(export_for(tmp_path, "stopped", "per_device_train_batch_size=2"), HEALTH / "spike", 130, tmp_path)
+    (run_dir / "state.json").write_text(json.dumps({"pid": 4242, "stop_requested": "2026-12-02T00:00:00+00:00",
+                                                    "stop_pid": 4242}))
+    assert refused(run_dir, "oom").endswith(", which `--fix diverged` is for: "
+                                            f"sft-tui retry {run_dir} --fix diverged")
+    (tmp_path / "calm").mkdir()
+    calm = lay(export_for(tmp_path / "calm", "calm", "per_device_train_batch_size=2"), HEALTH / "healthy", 130,
+               tmp_path / "calm")
+    (calm / "state.json").write_text((run_dir / "state.json").read_text())
+    assert refused(calm, "diverged").endswith(
+        f"`--fix diverged` is for a run that did; it was stopped (sft-tui stop) (no retry fixes that: continue it with "
+        f"`sft-tui run {calm} --resume`)")
+    assert "Start it:  sft-tui run" in sft_tui("retry", run_dir, "--fix", "diverged", check=True).stdout
+
+
 def test_a_deepspeed_checkpoint_is_not_resumed_at_a_rate_it_would_undo(tmp_path):
     run_dir = lay(export_for(tmp_path, "ds", "per_device_train_batch_size=2"), HEALTH / "spike", 0, tmp_path)
     lr = json.loads((run_dir / "plan.json").read_text())["plan"]["settings"]["learning_rate"]

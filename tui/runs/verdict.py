@@ -10,6 +10,7 @@ In this order, the first that holds:
 - nan: the loss or the gradient norm went NaN (or inf);
 - diverged: the loss spiked or the gradient norm exploded (tui.runs.health's loss_spike,
   grad_norm_exploding), without a NaN;
+  (a run stopped or vanished after it too: stopped because the monitor said so);
 - none: anything else, with the monitor's sentence for it: a data error (a missing file, a column
   the rows lack), a setup error, a traceback (a bad template, user code), a loss of exactly 0, an
   unknown exit, a run never started, stopped, still running or vanished, or one that finished well.
@@ -72,11 +73,6 @@ def read_verdict(run_dir: Path) -> Verdict:
     if failed and killed:
         return Verdict(state, "host-oom", f"it was killed with SIGKILL (exit {code}) and its log shows no GPU out-of-memory "
                        "error: the kernel's out-of-memory killer, for want of host RAM", exit_code=code)
-    if state == "stopped":
-        return Verdict(state, None, "it was stopped (sft-tui stop)", f"continue it with `sft-tui run {run_dir} --resume`")
-    if state == "vanished":
-        return Verdict(state, None, "it vanished: the process is gone without an exit code (killed, or the machine "
-                       "restarted)", f"continue it with `sft-tui run {run_dir} --resume`")
     if state == "failed" and status.exit_reason:
         return Verdict(state, None, f"it failed before training: {_first_lines(status.exit_reason)}", exit_code=code)
     health = [e for e in events if e.kind == "health"]
@@ -93,6 +89,11 @@ def read_verdict(run_dir: Path) -> Verdict:
         if nan and nan is not first:
             verdict.diagnosis += f" (and went NaN at step {nan.data['step']})"
         return verdict
+    if state == "stopped":
+        return Verdict(state, None, "it was stopped (sft-tui stop)", f"continue it with `sft-tui run {run_dir} --resume`")
+    if state == "vanished":
+        return Verdict(state, None, "it vanished: the process is gone without an exit code (killed, or the machine "
+                       "restarted)", f"continue it with `sft-tui run {run_dir} --resume`")
     if failed:
         end = follower.failure(code if code is not None else 1)
         return Verdict(state, None, f"it failed: {_first_lines(end.text)}", _advice(end.data.get("cause")), exit_code=code)
