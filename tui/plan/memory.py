@@ -105,6 +105,10 @@ class TrainingShape:
     low_rank_optimizer: str | None = None  # "galore" | "apollo" | "badam" (use_galore, ...)
     low_rank: int = DEFAULT_LOW_RANK  # galore_rank / apollo_rank
     layerwise: bool = False  # galore_layerwise / apollo_layerwise: each parameter stepped as its gradient arrives
+    # (fixed, growing) factors fitted to this model's simulated steps (tui/plan/memory_calibration.py):
+    # weights, trainable, gradients and optimizer states scaled by the first, activations and logits
+    # by the second
+    calibration: tuple[float, float] | None = None
 
 
 @dataclass
@@ -318,6 +322,12 @@ def estimate(shape: TrainingShape) -> Estimate:
         if step_temporary > activations + logits:
             optimizer += step_temporary - (activations + logits)
             notes.append("the AdamW step's temporary square root of the states is the peak, not backward")
+    if shape.calibration is not None:
+        fixed, growing = shape.calibration
+        weights, trainable, gradients, optimizer = (x * fixed for x in (weights, trainable, gradients, optimizer))
+        activations, logits = activations * growing, logits * growing
+        notes.append(f"calibrated on this model's simulated steps: the fixed terms x{fixed:.2f}, activations and "
+                     f"logits x{growing:.2f}")
     # what the card holds beyond the tensors: the context, and the caching allocator's reserve
     # (tui/plan/reserve.py: its mode, as run_sft.sh sets it, and the measured share)
     overhead = (context_gib(shape.vendor) + analytic_reserve_gib(shape.vendor, (activations + logits) / GIB)) * GIB

@@ -112,6 +112,7 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
         attention="eager" if s.get("flash_attn") == "disabled" else "sdpa",
         n_gpus=n_total,
         vendor=request.devices[0].vendor,
+        calibration=request.memory_calibration,
         **shape_levers(levers),
     )
     effective = recipe["effective_batch_size"]
@@ -136,7 +137,7 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
     result = Plan(
         settings=d.settings, reasons=d.reasons, estimate=est, capacity_gib=capacity, fits=fits(est, capacity),
         seq_len=seq_len, seq_len_source=seq_source, steps=steps, recipe=recipe_name, n_gpus=n_gpus,
-        nodes=request.nodes, zero_stage=shape.zero_stage, offload=shape.offload,
+        nodes=request.nodes, zero_stage=shape.zero_stage, offload=shape.offload, shape=shape,
     )
     result.warnings = plan_warnings(result, request)
     compromised = not result.fits or batch < -(-effective // n_total) or s.get("quantization_bit")

@@ -90,6 +90,7 @@ class Plan:
     host_ram: HostRam | None = None  # tui.plan.host_ram: RAM per node, with its parts
     cutoff_options: list[dict] = field(default_factory=list)  # fitting.cutoff_options: each cutoff's cost
     simulated: dict | None = None  # tui.plan.simulated: the simulated step, or why not (set where it was asked)
+    shape: Any = field(default=None, repr=False, compare=False)  # the TrainingShape it was estimated at
 
     @property
     def usable_gib(self) -> float:
@@ -142,3 +143,6 @@ class PlanRequest:
     price_per_gpu_hour: float | None = None  # turns the time estimate into a cost (--price-per-gpu-hour)
     packages: dict[str, bool] | None = None  # importable in the training environment; None: unknown
     host_ram_gib: float | None = None  # RAM per node (this machine's, or the hardware profile's)
+    # (fixed, growing) factors of the analytic memory model fitted to this model's simulated steps
+    # (tui/plan/memory_calibration.py); None: the analytic model as it is
+    memory_calibration: tuple[float, float] | None = None
