@@ -25,6 +25,9 @@ def test_two_points_recover_the_factors_of_a_model_that_follows_the_analytic_for
     # a "simulation" that is the analytic model with its fixed part 10 % heavier, its growing part 30 % lighter
     calibration = fit(fixed, growing, 1.1 * fixed + 0.7 * growing, growing_half, 1.1 * fixed + 0.7 * growing_half)
     assert calibration.how == "two points"
+    measured = fit(fixed, growing, 1.1 * fixed + 0.7 * growing, growing_half, 1.1 * fixed + 0.7 * growing_half,
+                   simulated_fixed=1.1 * fixed)
+    assert measured.alpha == pytest.approx(1.1) and measured.beta == pytest.approx(0.7)
     assert calibration.alpha == pytest.approx(1.1) and calibration.beta == pytest.approx(0.7)
 
 
@@ -36,7 +39,7 @@ def test_the_calibrated_shape_gives_the_simulated_figure_at_a_third_shape():
     calibrated = estimate(shape(2048, micro_batch=4, calibration=calibration.factors()))
     f4, g4 = parts(four.breakdown)
     assert sum(parts(calibrated.breakdown)) == pytest.approx(1.1 * f4 + 0.7 * g4)
-    assert calibrated.breakdown["overhead"] < four.breakdown["overhead"]  # the reserve follows the lighter terms
+    assert calibrated.breakdown["overhead"] == pytest.approx(0.5)  # the context: the reserve is in the calibrated terms
     assert any(note.startswith("calibrated on this model's simulated steps") for note in calibrated.notes)
 
 
@@ -60,6 +63,7 @@ def test_the_second_point_is_half_the_length_on_a_multiple_of_8(tokens, half):
     assert half_length(tokens) == half
 
 
-def test_an_uncalibrated_shape_is_the_analytic_model_as_it_is():
-    plain = shape(1024)
-    assert estimate(replace(plain, calibration=(1.0, 1.0))).per_device_gib == pytest.approx(estimate(plain).per_device_gib)
+def test_factors_of_one_keep_every_term_and_leave_the_reserve_to_them():
+    plain, ones = estimate(shape(1024)), estimate(replace(shape(1024), calibration=(1.0, 1.0)))
+    assert parts(ones.breakdown) == pytest.approx(parts(plain.breakdown))
+    assert ones.breakdown["overhead"] == pytest.approx(0.5) and plain.breakdown["overhead"] > 0.5

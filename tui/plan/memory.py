@@ -105,9 +105,9 @@ class TrainingShape:
     low_rank_optimizer: str | None = None  # "galore" | "apollo" | "badam" (use_galore, ...)
     low_rank: int = DEFAULT_LOW_RANK  # galore_rank / apollo_rank
     layerwise: bool = False  # galore_layerwise / apollo_layerwise: each parameter stepped as its gradient arrives
-    # (fixed, growing) factors fitted to this model's simulated steps (tui/plan/memory_calibration.py):
-    # weights, trainable, gradients and optimizer states scaled by the first, activations and logits
-    # by the second
+    # (fixed, growing) factors fitted to this model's simulated steps and their allocator reserve
+    # (tui/plan/memory_calibration.py): weights, trainable, gradients and optimizer states scaled by
+    # the first, activations and logits by the second; the overhead is then the context alone
     calibration: tuple[float, float] | None = None
 
 
@@ -327,10 +327,12 @@ def estimate(shape: TrainingShape) -> Estimate:
         weights, trainable, gradients, optimizer = (x * fixed for x in (weights, trainable, gradients, optimizer))
         activations, logits = activations * growing, logits * growing
         notes.append(f"calibrated on this model's simulated steps: the fixed terms x{fixed:.2f}, activations and "
-                     f"logits x{growing:.2f}")
+                     f"logits x{growing:.2f} (the allocator's reserve included)")
     # what the card holds beyond the tensors: the context, and the caching allocator's reserve
-    # (tui/plan/reserve.py: its mode, as run_sft.sh sets it, and the measured share)
-    overhead = (context_gib(shape.vendor) + analytic_reserve_gib(shape.vendor, (activations + logits) / GIB)) * GIB
+    # (tui/plan/reserve.py: its mode, as run_sft.sh sets it, and the measured share), which the
+    # calibrated terms already hold (they are fitted to the simulated peak plus its reserve)
+    reserve = 0.0 if shape.calibration is not None else analytic_reserve_gib(shape.vendor, (activations + logits) / GIB)
+    overhead = (context_gib(shape.vendor) + reserve) * GIB
     breakdown = {
         "weights": weights,
         "trainable": trainable,
