@@ -134,6 +134,18 @@ def test_a_run_stopped_after_its_loss_spiked_is_retried_and_one_stopped_without_
     assert "Start it:  sft-tui run" in sft_tui("retry", run_dir, "--fix", "diverged", check=True).stdout
 
 
+def test_a_long_log_is_read_from_its_tail_and_still_shows_an_early_nan_gradient_norm(tmp_path):
+    """Over 4 MB, train.log is read as the monitor opens it (its last lines; the numbers are in
+    trainer_log.jsonl), and the part before is scanned for the console's grad_norm: under the NaN filter it
+    alone shows the NaN (trainer_log.jsonl logs the loss as 0 from step 3)."""
+    run_dir = lay(export_for(tmp_path, "long", "per_device_train_batch_size=2"), HEALTH / "nan_default", 0, tmp_path)
+    with (run_dir / "train.log").open("a") as log:
+        log.write("[WARNING|2026-12-02 00:00:00] some.module:12 >> a warning that says nothing in particular\n" * 60_000)
+    assert (run_dir / "train.log").stat().st_size > 4 * 1024 * 1024
+    done = sft_tui("retry", run_dir, "--fix", "nan", check=True)
+    assert "  starts over: run long saved no checkpoint before the gradient norm went NaN at step 3\n" in done.stdout
+
+
 def test_a_deepspeed_checkpoint_is_not_resumed_at_a_rate_it_would_undo(tmp_path):
     run_dir = lay(export_for(tmp_path, "ds", "per_device_train_batch_size=2"), HEALTH / "spike", 0, tmp_path)
     lr = json.loads((run_dir / "plan.json").read_text())["plan"]["settings"]["learning_rate"]

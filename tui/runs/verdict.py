@@ -24,6 +24,8 @@ from pathlib import Path
 
 from tui.runs.follower import Follower
 from tui.runs.lifecycle import resumed_at_of, run_status
+from tui.runs.logfiles import tail_offset
+from tui.runs.watch import OPEN_AT_TAIL_BYTES, TAIL_LINES
 
 FIXES = ("oom", "host-oom", "nan", "diverged")
 DIVERGED = ("loss_spike", "grad_norm_exploding")
@@ -59,12 +61,7 @@ def read_verdict(run_dir: Path) -> Verdict:
     if state == "running":
         return Verdict(state, None, f"it is still running (pid {status.pid})",
                        f"stop it first (sft-tui stop {run_dir}), then retry it")
-    follower = Follower(run_dir, Path(status.output_dir) if status.output_dir else None)
-    if not (run_dir / "train.log").is_file():
-        follower.started = True  # `run_sft.sh --foreground` by hand prints to its terminal: trainer_log.jsonl is all there is
-    events = []
-    while batch := follower.poll():
-        events += batch
+    follower, events = _read_logs(run_dir, Path(status.output_dir) if status.output_dir else None)
     if follower.oom is not None:
         tried = f" (tried to allocate {follower.oom['tried_to_allocate']})" if "tried_to_allocate" in follower.oom else ""
         return Verdict(state, "oom", f"it ran out of GPU memory{tried}", exit_code=code)
@@ -101,6 +98,34 @@ def read_verdict(run_dir: Path) -> Verdict:
     if troubled:
         return Verdict(state, None, _first_lines(troubled[0].text), exit_code=code)
     return Verdict(state, None, exit_code=code)
+
+
+def _read_logs(run_dir: Path, output_dir: Path | None) -> tuple[Follower, list]:
+    """The follower after the run's logs, and the events a verdict needs (health, metrics; not every
+    line). A train.log over OPEN_AT_TAIL_BYTES is read as the monitor opens it, from its last lines
+    (the numbers are in trainer_log.jsonl), after a scan of the part before them for the console's
+    metric dicts: the grad_norm that alone shows a NaN under transformers' logging_nan_inf_filter."""
+    log = run_dir / "train.log"
+    size = log.stat().st_size if log.is_file() else 0
+    offset = tail_offset(log, TAIL_LINES) if size > OPEN_AT_TAIL_BYTES else 0
+    follower = Follower(run_dir, output_dir, offset)
+    if not log.is_file():
+        follower.started = True  # `run_sft.sh --foreground` by hand prints to its terminal: trainer_log.jsonl is all there is
+    kept = []
+
+    def keep(batch) -> None:
+        kept.extend(e for e in batch if e.kind in ("health", "metrics"))
+
+    if offset:
+        with open(log, "rb") as head:
+            while head.tell() < offset and (line := head.readline()):
+                if b"grad_norm" in line:
+                    for piece in line.split(b"\r"):  # tqdm's bars end in carriage returns
+                        if piece.lstrip().startswith(b"{'"):
+                            keep(follower._console_metrics(piece.decode("utf-8", "replace").strip()))
+    while batch := follower.poll():
+        keep(batch)
+    return follower, kept
 
 
 def _what_went_bad(event) -> str:
