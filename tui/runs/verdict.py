@@ -111,7 +111,7 @@ def _read_logs(run_dir: Path, output_dir: Path | None) -> tuple[Follower, list]:
     follower = Follower(run_dir, output_dir, offset)
     if not log.is_file():
         follower.started = True  # `run_sft.sh --foreground` by hand prints to its terminal: trainer_log.jsonl is all there is
-    kept = []
+    kept: list = []
 
     def keep(batch) -> None:
         kept.extend(e for e in batch if e.kind in ("health", "metrics"))
