@@ -67,3 +67,12 @@ def test_factors_of_one_keep_every_term_and_leave_the_reserve_to_them():
     plain, ones = estimate(shape(1024)), estimate(replace(shape(1024), calibration=(1.0, 1.0)))
     assert parts(ones.breakdown) == pytest.approx(parts(plain.breakdown))
     assert ones.breakdown["overhead"] == pytest.approx(0.5) and plain.breakdown["overhead"] > 0.5
+
+
+def test_peaks_outside_backward_give_one_ratio():
+    fixed, growing = parts(estimate(shape(2048, finetuning_type="full")).breakdown)
+    _, growing_half = parts(estimate(shape(1024, finetuning_type="full")).breakdown)
+    calibration = fit(fixed, growing, 0.9 * fixed, growing_half, 0.9 * fixed, simulated_fixed=0.9 * fixed,
+                      phases=("optimizer", "backward"))
+    assert calibration.how == "one ratio: the peaks fall in optimizer and backward, not both in backward"
+    assert calibration.alpha == calibration.beta

@@ -193,3 +193,37 @@ def test_simulate_overhead_is_the_context_and_the_allocator_reserve_of_the_repla
     simulated.apply_simulation(q, amd, python=PYTHON)
     assert q.simulated["source"] == "cached" and q.simulated["allocator"] == "default"
     assert q.simulated["peak_gib"] == sim["peak_gib"]  # the same step; only the allocator's mode differs
+
+
+def test_simulate_calibrates_the_analytic_model_on_two_simulated_steps(gemma2_dir):
+    """The chosen plan's step and one at half its length fit the analytic terms; the calibrated
+    model then predicts a third shape's simulated figure (twice the rows) better than the analytic
+    model does. A small Gemma 2 (32k vocabulary, 4 layers of 256): at the tiny one's size the
+    allocator's 2 MiB segments outweigh every tensor."""
+    from dataclasses import replace
+
+    from tui.plan.memory import estimate
+
+    gemma2_dir = gemma2_dir.parent / "small-gemma2-simulated"
+    gemma2_dir.mkdir(exist_ok=True)
+    (gemma2_dir / "config.json").write_text(json.dumps({**TINY_GEMMA2, "vocab_size": 32000, "hidden_size": 256,
+                                                        "intermediate_size": 1024, "num_hidden_layers": 4,
+                                                        "head_dim": 64}), encoding="utf-8")
+
+    settings = {"cutoff_len": 1024, "per_device_train_batch_size": 1, "finetuning_type": "lora"}
+    req = request(gemma2_dir, 24, settings)
+    p = simulated.apply_simulation(plan(req), req, python=PYTHON)
+    calibration = p.simulated["calibration"]
+    assert calibration["how"] == "two points", calibration
+    factors = (calibration["fixed_factor"], calibration["growing_factor"])
+    at_chosen = estimate(replace(p.shape, calibration=factors)).per_device_gib
+    assert at_chosen == pytest.approx(p.estimate.per_device_gib, rel=0.01)  # a point of the fit
+
+    doubled = request(gemma2_dir, 24, {**settings, "per_device_train_batch_size": 2})
+    q = plan(doubled)
+    analytic = q.estimate.per_device_gib
+    simulated.apply_simulation(q, doubled, python=PYTHON, replan=False)
+    predicted = estimate(replace(q.shape, calibration=factors)).per_device_gib
+    truth = q.estimate.per_device_gib
+    assert abs(predicted / truth - 1) < 0.03, (predicted, truth, analytic)
+    assert abs(predicted / truth - 1) < abs(analytic / truth - 1)

@@ -11,7 +11,10 @@ grow with the tokens), D the part that does (activations and logits, eager atten
 term included), S the simulated peak of live storages plus the caching allocator's reserve over it
 (tui/plan/reserve.py), all without the context; the calibrated estimate's overhead is then the
 context alone. S_fixed is what the simulation counts as weights, trainable parameters, gradients
-and optimizer state at its peak. The search then
+and optimizer state at its peak. The fit needs both peaks in backward, which the analytic terms
+describe; a peak in forward (before any gradient) or in the optimizer step gives one ratio, which
+the search uses only to make a plan that does not fit smaller (tui/plan/simulated_search.py).
+The search then
 runs again on the calibrated model (TrainingShape.calibration scales the terms); a plan of
 another shape is simulated at exactly its shape and taken only where its own step fits. Where the
 two points cannot tell the parts apart (a peak in the optimizer step does not grow with the
@@ -49,7 +52,7 @@ def parts(breakdown: dict[str, float]) -> tuple[float, float]:
 
 
 def fit(fixed: float, growing: float, simulated: float, growing_half: float, simulated_half: float,
-        simulated_fixed: float | None = None) -> Calibration:
+        simulated_fixed: float | None = None, phases: tuple[str, ...] = ()) -> Calibration:
     """The factors that make the analytic terms give both simulated figures (GiB). The fixed
     factor is measured where the simulation says what of its peak is fixed (`simulated_fixed`:
     weights, trainable, gradients and optimizer state live at the peak); the growing factor is
@@ -59,6 +62,10 @@ def fit(fixed: float, growing: float, simulated: float, growing_half: float, sim
     one = Calibration(ratio, ratio, "one ratio")
     if growing - growing_half <= 1e-9 or fixed <= 0:
         return replace(one, how="one ratio: the two lengths change no analytic term")
+    if any(phase != "backward" for phase in phases):
+        # the analytic terms describe a backward peak; one in forward (no gradients yet) or in the
+        # optimizer step (the states' temporaries) tells neither factor
+        return replace(one, how=f"one ratio: the peaks fall in {' and '.join(phases)}, not both in backward")
     if simulated_fixed is not None:
         alpha = simulated_fixed / fixed
         beta = ((simulated - alpha * fixed) * growing + (simulated_half - alpha * fixed) * growing_half) / (
