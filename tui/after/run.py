@@ -48,7 +48,9 @@ class Run:
             spec = load_spec(run_dir / "plan.json")
         except BundleError as err:
             raise AfterError(f"{run_dir} is not a run directory sft-tui wrote ({err})") from None
-        return cls(run_dir, spec, output_dir_of(run_dir))
+        output_dir = output_dir_of(run_dir)
+        assert output_dir is not None  # a run directory with a plan.json has one
+        return cls(run_dir, spec, output_dir)
 
     def python(self) -> list[str]:
         """argv prefix of the training environment's python."""

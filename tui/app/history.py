@@ -9,9 +9,11 @@ from pathlib import Path
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tui.app.monitor import MonitorScreen
 from tui.app.table import Table
 from tui.app.workers import WorkerErrors
 
@@ -130,7 +132,7 @@ class HistoryScreen(WorkerErrors, Screen):
             return
         self.marked ^= {run["run_dir"]}
         table = self.query_one(DataTable)
-        table.update_cell_at((table.cursor_row, 0), "•" if run["run_dir"] in self.marked else " ")
+        table.update_cell_at(Coordinate(table.cursor_row, 0), "•" if run["run_dir"] in self.marked else " ")
 
     def action_open_run(self) -> None:
         run = self._current()
@@ -154,13 +156,7 @@ class HistoryScreen(WorkerErrors, Screen):
         self.app.push_screen(CompareScreen([Path(p) for p in marked], closable=True))
 
 
-def _monitor_screen():
-    from tui.app.monitor import MonitorScreen
-
-    return MonitorScreen
-
-
-class RunScreen(_monitor_screen()):
+class RunScreen(MonitorScreen):
     """A run's monitor opened from the history: escape goes back to the history."""
 
     BINDINGS = [Binding("escape", "app.pop_screen", "Back to the history")]
@@ -179,7 +175,7 @@ class HistoryApp(App):
         self.filters = {"model": model, "hardware": hardware}
 
     def on_mount(self) -> None:
-        self.push_screen(HistoryScreen(self.runs_dir, **self.filters))
+        self.push_screen(HistoryScreen(self.runs_dir, model=self.filters["model"], hardware=self.filters["hardware"]))
 
 
 def run_history_app(runs_dir: Path | None = None, model: str | None = None, hardware: str | None = None) -> int:

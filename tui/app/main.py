@@ -12,15 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Header, TabbedContent
 
 from tui.app.wizard import compose_steps
-from tui.app.wizard.state import STEPS, WizardState
+from tui.app.wizard.review import ReviewStep
+from tui.app.wizard.run import RunStep
+from tui.app.wizard.state import STEPS, Step, WizardState
 from tui.app.wizard.widgets import Confirm
 from tui.app.workers import WorkerErrors
 
@@ -72,7 +76,7 @@ class SftTuiApp(WorkerErrors, App):
     def mark_exported(self) -> None:
         self.saved_choices = self.state.choices()
 
-    def action_quit(self) -> None:
+    def action_quit(self) -> None:  # type: ignore[override]  # Textual runs a plain action as it awaits its own
         """Every way to quit (keys, the palette's Quit) comes here."""
         if self.screen is self.quit_question:  # asked already: a second quit key means it
             self.exit()
@@ -101,6 +105,12 @@ class SftTuiApp(WorkerErrors, App):
     def step_ids(self) -> list[str]:
         return [step_id for step_id, _ in STEPS]
 
+    def step(self, step_id: str) -> Step | RunStep:
+        """The widget of step `step_id`: a Step, or the run step (a Vertical: it holds the monitor)."""
+        widget = self.query_one(f"#{step_id}-step")
+        assert isinstance(widget, (Step, RunStep)), widget
+        return widget
+
     def refusal(self, step_id: str) -> tuple[str, str, str] | None:
         """Why the wizard cannot go to `step_id` yet, as (the step to fix it on, its title, the
         sentence), or None. The one gate every way of moving goes through (keys, buttons, the step
@@ -113,7 +123,7 @@ class SftTuiApp(WorkerErrors, App):
         if step_id not in ids or (step_id == "run" and self.state.run_dir is not None):
             return None
         for earlier, label in STEPS[:ids.index(step_id)]:
-            problem = self.query_one(f"#{earlier}-step").refusal()
+            problem = self.step(earlier).refusal()
             if problem:
                 return earlier, label.split(" ", 1)[1], problem
         return None
@@ -137,7 +147,7 @@ class SftTuiApp(WorkerErrors, App):
         tabs = self.query_one("#steps", TabbedContent)
         if tabs.active == step_id:  # staying: a refused move puts focus where the fix is typed
             if refusal:
-                self.focus_on_open(step_id, self.query_one(f"#{step_id}-step"))
+                self.focus_on_open(step_id, self.step(step_id))
             return
         # Focus left inside the old step would pull the tabs back to it: drop it first.
         self.set_focus(None)
@@ -164,15 +174,17 @@ class SftTuiApp(WorkerErrors, App):
                 step_id, self._pending_step = self._pending_step, None
                 self.go_to(step_id)
                 return
-        if self.entry_refusal(event.pane.id):  # a click on the step bar goes through the same gate
-            self.go_to(event.pane.id)
+        pane_id = event.pane.id
+        assert pane_id is not None  # every step's pane has its id (tui.app.wizard.compose_steps)
+        if self.entry_refusal(pane_id):  # a click on the step bar goes through the same gate
+            self.go_to(pane_id)
             return
-        step = self.query_one(f"#{event.pane.id}-step")
+        step = self.step(pane_id)
         self.sub_title = str(event.tab.label)
         step.shown()
-        self.focus_on_open(event.pane.id, step)
+        self.focus_on_open(pane_id, step)
 
-    def focus_on_open(self, step_id: str, step) -> None:
+    def focus_on_open(self, step_id: str, step: Step | RunStep) -> None:
         """A step opens (or a refused move stays) on what the user must fill next, so that typing
         starts at once and nothing typed is lost: the GPU count while it is no count, the model
         box until a model is resolved, the dataset box until the files pass (the drop-errors
@@ -200,7 +212,7 @@ class SftTuiApp(WorkerErrors, App):
         if not self.screen.region.contains_region(widget.region):
             widget.scroll_visible(animate=False, immediate=True)
 
-    def needs_input(self, step_id: str, step):
+    def needs_input(self, step_id: str, step: Step | RunStep) -> Widget | None:
         """The control of `step` the user must fill before going on (Step.first_input), or None."""
         return step.first_input()
 
@@ -224,7 +236,7 @@ class SftTuiApp(WorkerErrors, App):
     def action_export(self) -> None:
         self.go_to("review")  # the dataset gate may stop on the dataset step instead
         if self.query_one("#steps", TabbedContent).active == "review":
-            self.query_one("#review-step").export()
+            self.query_one("#review-step", ReviewStep).export()
 
     # --- the demo ------------------------------------------------------------------------------
 
@@ -250,4 +262,11 @@ class SftTuiApp(WorkerErrors, App):
     def _demo_started(self, run_dir: Path) -> None:
         self.state.attach_run(run_dir)
         self.go_to("run")
-        self.query_one("#run-step").attach(run_dir)
+        self.query_one("#run-step", RunStep).attach(run_dir)
+
+
+if TYPE_CHECKING:
+    from tui.app.wizard.state import WizardHost
+
+    def _hosts_the_wizard(app: SftTuiApp) -> WizardHost:
+        return app  # mypy checks that the app has what the steps ask of it (WizardHost)

@@ -9,6 +9,7 @@ a second whatever the log rate; the log view keeps the last LOG_LINES lines.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -39,6 +40,9 @@ from tui.runs.lifecycle import (
 )
 from tui.runs.logfiles import format_duration
 from tui.runs.speed import speed_text
+
+if TYPE_CHECKING:
+    from tui.runs.watch import RunWatcher
 
 POLL_S = 0.5
 GPU_POLL_S = 1.0
@@ -75,7 +79,7 @@ class RunMonitor(WorkerErrors, Vertical):
     def __init__(self, run_dir: Path, **kwargs):
         super().__init__(**kwargs)
         self.run_dir = Path(run_dir).resolve()
-        self.watcher = None
+        self.watcher: RunWatcher | None = None
         self.live = False
         self.curve = LossCurve()
         self.gpu_history: dict[int, list[float]] = {}
@@ -153,6 +157,7 @@ class RunMonitor(WorkerErrors, Vertical):
         self.app.call_from_thread(self.apply_events, events, status)
 
     def apply_events(self, events, status) -> None:
+        assert self.watcher is not None  # its poll gave the events
         lines = []
         follower = self.watcher.follower
         for event in events:

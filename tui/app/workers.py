@@ -6,7 +6,14 @@ traceback reaches the screen; the user can try again."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual.worker import Worker, WorkerState
+
+if TYPE_CHECKING:  # mypy sees the mixin as the Textual node it is mixed into; at run time it is a plain class
+    from textual.dom import DOMNode as _Node
+else:
+    _Node = object
 
 # What each worker group was doing, in the words of the sentence ("... failed while <what>").
 DOING = {
@@ -37,7 +44,7 @@ def worker_error_sentence(worker: Worker) -> str:
             "so try again, and please report it if it happens again")
 
 
-class WorkerErrors:
+class WorkerErrors(_Node):
     """Mixed into every class whose methods are `@work` workers (Textual finds the handler by its
     name through the class's bases; Worker.StateChanged goes to the worker's own node only)."""
 

@@ -7,9 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tui.bundle.spec import BundleError, LaunchOptions, make_spec
 from tui.bundle.write import WriteResult, write_bundle
+
+if TYPE_CHECKING:
+    from tui.bundle.cleaned import CleanedCopy
 
 
 class DatasetRefused(BundleError):
@@ -53,7 +57,7 @@ def gate(report, drop_errors: bool) -> None:
 def write(spec: dict, report, force: bool, drop_errors: bool) -> Exported:
     from tui.bundle.cleaned import with_cleaned_copies
 
-    cleaned = []
+    cleaned: list[CleanedCopy] = []
     if drop_errors and report.has_errors:
         spec, cleaned = with_cleaned_copies(spec, report)
     return Exported(spec, write_bundle(spec, force=force, cleaned=cleaned))

@@ -84,7 +84,9 @@ def dataset_entries(report, base: str) -> tuple[dict, list[str], list[str]]:
     Files named val/test become `<base>_val`/`<base>_test`; the rest train."""
     from tui.datasets.formats import register_entry
 
-    entries, train, evals = {}, [], []
+    entries: dict[str, dict] = {}
+    train: list[str] = []
+    evals: list[str] = []
     name_base = re.sub(r"\W+", "_", base).strip("_") or "data"
     split_order = {None: 0, "train": 0, "val": 1, "test": 2}
     for f in sorted(report.files, key=lambda f: split_order.get(f.split, 0)):

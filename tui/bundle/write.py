@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class WriteResult:
     dropped: dict[str, int] = field(default_factory=dict)  # cleaned copy -> rows with errors left out
 
 
-def write_bundle(spec: dict, force: bool = False, cleaned: list[CleanedCopy] = ()) -> WriteResult:
+def write_bundle(spec: dict, force: bool = False, cleaned: Sequence[CleanedCopy] = ()) -> WriteResult:
     """Write the bundle; `cleaned`: the copies without error rows the spec registers
     (tui.bundle.cleaned), written after every check has passed."""
     run_dir = Path(spec["paths"]["run_dir"])

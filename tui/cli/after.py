@@ -8,7 +8,7 @@ from pathlib import Path
 from tui.cli.common import EXIT_OK, print_json
 
 
-def _human_size(size: int) -> str:
+def _human_size(size: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if size < 1024 or unit == "TiB":
             return f"{size:.1f} {unit}" if unit != "B" else f"{size} B"

@@ -94,10 +94,10 @@ def cmd_history(args) -> int:
             f"{_seconds(t['estimated_seconds'])} / {_seconds(t['measured_seconds'])}{_error(t['error_pct'])}",
             f"{_rate(t['estimated_tokens_per_second'])} / {_rate(t['measured_tokens_per_second'])}"))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    for row, r in zip(table, [None] + rows):
+    for row, record in zip(table, [None, *rows]):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-        if r and r["outcome"] in ("failed", "vanished") and r["outcome_reason"]:
-            print(f"  {r['outcome']}: {r['outcome_reason']}")
+        if record and record["outcome"] in ("failed", "vanished") and record["outcome_reason"]:
+            print(f"  {record['outcome']}: {record['outcome_reason']}")
     return EXIT_OK
 
 

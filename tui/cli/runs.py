@@ -80,7 +80,7 @@ def cmd_status(args) -> int:
         f"{r['loss']:.4f}" if isinstance(r["loss"], (int, float)) else "-",
         format_duration(r["eta_s"]) if r["eta_s"] is not None else "-", r["output_dir"] or "-") for r in rows]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
-    for row, summary in zip(table, [None] + rows):
+    for row, summary in zip(table, [None, *rows]):
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + str(row[-1]))
         if summary and summary["status"] in ("failed", "vanished") and summary["detail"]:
             print(f"  {summary['status']}: {summary['detail']}")

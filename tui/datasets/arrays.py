@@ -79,7 +79,9 @@ class _Reader:
         return pos - (self.text.rfind("\n", 0, pos) + 1)
 
     def skip(self, pos: int) -> int:
-        return _WHITESPACE.match(self.text, pos).end()
+        match = _WHITESPACE.match(self.text, pos)
+        assert match is not None  # a \s* pattern matches everywhere, if only the empty text
+        return match.end()
 
     def add_break(self, pos: int, message: str, lost_row: bool) -> None:
         self.out.breaks.append(Break(self.line_of(pos), self.column_of(pos) + 1, message, lost_row))

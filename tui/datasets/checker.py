@@ -45,7 +45,8 @@ class FileChecker:
         self.place_base = segment << 40
         self.buckets = seen.buckets
         # Valid alpaca rows waiting for _count_alpaca, and their lines; see begin_batch for the rest.
-        self.alpaca_rows, self.alpaca_lines = [], []
+        self.alpaca_rows: list[dict] = []
+        self.alpaca_lines: list[int | None] = []
         self.listing, self.batch_start = True, 0
         self.alpaca_names = canonical_alpaca({}, spec)[1] if spec.formatting == "alpaca" else None
         # Standard keys not yet seen in a valid row; checked until all are found.
@@ -220,6 +221,7 @@ class FileChecker:
     def _empty_texts(self, line, row: dict) -> None:
         """The problems of a valid alpaca row with an empty instruction or response."""
         names = self.alpaca_names
+        assert names is not None  # set for every alpaca file
         prompt_empty = _blank(row["instruction"]) and _blank(row.get("input", ""))
         if _blank(row["output"]):
             if prompt_empty and not row.get("history"):

@@ -91,6 +91,7 @@ def register_entry(report: "FileReport") -> dict:
     """The dataset_info.json entry (less file_name) that makes LLaMA-Factory read a validated
     file in its standard format as validated. Only columns that occur in the file are declared:
     LLaMA-Factory fails with KeyError on a declared column that no row has."""
+    assert report.format is not None  # only a file validated in a format is registered
     spec = DEFAULT_SPECS[report.format]
     entry = spec.to_dataset_info()
     present = set(report.columns_present)

@@ -145,7 +145,7 @@ class LengthStats:
             self._count(prompts, responses)
             self._prompt_bytes.clear()
             self._response_bytes.clear()
-        if self._pending:
+        if self._pending and self.tokens is not None:  # pending rows exist only with a tokenizer
             self._count(self.tokens.count([p for p, _ in self._pending]), self.tokens.count([r for _, r in self._pending]))
             self._pending.clear()
 
@@ -174,7 +174,7 @@ class LengthStats:
         self.flush()
         return {
             "unit": "tokens" if self.exact else "approx_tokens",
-            "method": f"tokenizer {self.tokens.path}" if self.exact else f"UTF-8 bytes / {BYTES_PER_TOKEN}",
+            "method": f"tokenizer {self.tokens.path}" if self.tokens is not None else f"UTF-8 bytes / {BYTES_PER_TOKEN}",
             "rows_measured": self.row.n,
             "prompt": self.prompt.summary(),
             "response": self.response.summary(),

@@ -115,17 +115,19 @@ class Workers:
             self.next_task += 1
             return self.next_task - 1
 
-    def _feed(self, worker: subprocess.Popen, errors) -> None:
+    def _feed(self, worker: subprocess.Popen[bytes], errors) -> None:
+        tasks, results = worker.stdin, worker.stdout
+        assert tasks is not None and results is not None  # started with stdin=PIPE, stdout=PIPE
         waiting: deque[int] = deque()
         try:
             while True:
                 while len(waiting) < self.AHEAD and (index := self._claim()) is not None:
-                    pickle.dump(self.tasks[index], worker.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-                    worker.stdin.flush()
+                    pickle.dump(self.tasks[index], tasks, protocol=pickle.HIGHEST_PROTOCOL)
+                    tasks.flush()
                     waiting.append(index)
                 if not waiting:
                     break
-                result = pickle.load(worker.stdout)
+                result = pickle.load(results)
                 with self.changed:
                     self.results[waiting.popleft()] = result
                     self.changed.notify_all()
@@ -142,7 +144,7 @@ class Workers:
                 self.changed.notify_all()
         finally:
             try:
-                worker.stdin.close()
+                tasks.close()
             except OSError:  # a dead worker's pipe
                 pass
 
@@ -169,7 +171,8 @@ class Workers:
             for feeder in feeders:
                 feeder.join()
             for worker, errors in workers:
-                worker.stdout.close()
+                if worker.stdout is not None:  # always: started with stdout=PIPE
+                    worker.stdout.close()
                 errors.close()
 
     def _result(self, index: int) -> tuple:

@@ -174,7 +174,7 @@ def format_of_rows(rows: list) -> str | None:
         fmt = row_format(row) if isinstance(row, dict) else None
         if fmt:
             votes[fmt] = votes.get(fmt, 0) + 1
-    return max(votes, key=votes.get) if votes else None
+    return max(votes, key=votes.__getitem__) if votes else None
 
 
 def head_rows(path: Path, kind: str) -> list:

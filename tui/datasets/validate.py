@@ -99,7 +99,7 @@ def validate_file(path: Path, *, fmt: str = "auto", spec: FormatSpec | None = No
 
 def validate_array(path: Path, checker: FileChecker, progress: Progress | None) -> None:
     data = path.read_bytes().removeprefix(BOM)
-    breaks = []
+    breaks: list[Break] = []
     try:
         rows = orjson.loads(data)
     except orjson.JSONDecodeError as err:

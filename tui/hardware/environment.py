@@ -29,8 +29,9 @@ def find_llamafactory() -> LlamaFactoryInstall | None:
     """LLaMA-Factory beside this python (the usual install: the train extra), else on PATH."""
     beside = Path(sys.executable).parent / "llamafactory-cli"
     found = beside if beside.exists() else None
-    if found is None and shutil.which("llamafactory-cli"):
-        found = Path(shutil.which("llamafactory-cli"))
+    on_path = shutil.which("llamafactory-cli")
+    if found is None and on_path:
+        found = Path(on_path)
     if found is None:
         return None
     bin_dir = found.parent

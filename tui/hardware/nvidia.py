@@ -34,7 +34,9 @@ def probe_nvidia(nvml=None) -> tuple[list[Device], list[str]]:
     """GPUs seen by NVML. `nvml` is the pynvml module (tests pass a fake with its functions)."""
     if nvml is None:
         try:
-            import pynvml as nvml
+            import pynvml
+
+            nvml = pynvml
         except ImportError:
             return [], ["NVIDIA: nvidia-ml-py (pynvml) is not installed"]
     try:

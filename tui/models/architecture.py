@@ -279,7 +279,7 @@ class Architecture:
         if self.model_type in _MLA and self.n_shared_experts:
             layers += self._mlp_layers(self.expert_intermediate_size * self.n_shared_experts, sparse)
         if self.model_type == "deepseek_v2":  # its router is an nn.Linear (deepseek_v3's is not)
-            layers.append(LinearLayer("gate", h, self.num_experts, False, sparse))
+            layers.append(LinearLayer("gate", h, self.num_experts or 0, False, sparse))
         return layers
 
     # --- parameter counts -----------------------------------------------------------------------
@@ -318,15 +318,16 @@ class Architecture:
         """The routed experts one token uses: experts per token of each MoE layer's experts."""
         if not self.is_moe:
             return 0
-        per_tok = min(self.num_experts_per_tok or self.num_experts, self.num_experts)
-        return self.expert_params * per_tok // self.num_experts
+        experts = self.num_experts or 0  # set: is_moe
+        per_tok = min(self.num_experts_per_tok or experts, experts)
+        return self.expert_params * per_tok // experts
 
     @property
     def router_params(self) -> int:
         """Routers held as plain parameters (deepseek_v2's nn.Linear router is a linear layer)."""
         if not self.is_moe or self.model_type == "deepseek_v2":
             return 0
-        return self.sparse_layers * self.num_experts * self.hidden_size
+        return self.sparse_layers * (self.num_experts or 0) * self.hidden_size
 
     def param_count(self) -> int:
         """The language model's parameters (a multimodal model's vision tower is `vision_params`)."""

@@ -72,9 +72,10 @@ def host_ram_warning(ram: HostRam) -> str | None:
     """One sentence when the node's RAM is short for training or for merging, with what to change."""
     if ram.fits is not False:
         return None
+    assert ram.available_gib is not None  # fits is None without it
     usable = ram.available_gib * (1 - HOST_MARGIN)
     if ram.total_gib > usable:
-        biggest = max((k for k in ram.parts if k != "merge"), key=ram.parts.get)
+        biggest = max((k for k in ram.parts if k != "merge"), key=ram.parts.__getitem__)
         fix = {"loading": "fewer GPUs per node, or a machine with more RAM (each process loads its own shards)",
                "offload": "no CPU offload (more GPUs, or 4-bit weights), or more RAM",
                "preprocessing": "fewer preprocessing_num_workers, or streaming",

@@ -192,7 +192,7 @@ def trainable_params(shape: TrainingShape) -> int:
 def trainable_bytes(shape: TrainingShape, n_trainable: int) -> tuple[float, float, float]:
     """(weights, gradients, optimizer states) of the trainable parameters, in bytes."""
     w_bytes, g_bytes = TRAINABLE_PURE_BF16_BYTES if shape.pure_bf16 else TRAINABLE_FP32_BYTES
-    state = OPTIMIZER_STATE_BYTES.get(shape.optim, OPTIMIZER_STATE_BYTES[DEFAULT_OPTIMIZER])
+    state: float = OPTIMIZER_STATE_BYTES.get(shape.optim, OPTIMIZER_STATE_BYTES[DEFAULT_OPTIMIZER])
     if shape.pure_bf16 and shape.optim not in EIGHT_BIT_OPTIMIZERS:
         state /= 2  # 32-bit states follow the parameters' bf16
     if shape.optim == "adafactor":  # factored second moment: a row and a column per matrix
@@ -231,7 +231,7 @@ def mlp_elements_per_token(arch: Architecture) -> float:
         return 4 * arch.intermediate_size
     k = arch.experts_per_token or 1
     shared = (arch.shared_expert_intermediate_size or 0) + arch.expert_intermediate_size * (arch.n_shared_experts or 0)
-    moe = 4 * (k * arch.expert_intermediate_size + shared) + k * arch.hidden_size + 2 * arch.num_experts
+    moe = 4 * (k * arch.expert_intermediate_size + shared) + k * arch.hidden_size + 2 * (arch.num_experts or 0)
     sparse = arch.sparse_layers
     return ((arch.num_hidden_layers - sparse) * 4 * arch.intermediate_size + sparse * moe) / arch.num_hidden_layers
 
@@ -305,6 +305,7 @@ def estimate(shape: TrainingShape) -> Estimate:
         activations += RECOMPUTED_LAYER_FACTOR * attention_scores
     else:
         activations = grad_layers * (tokens * layer * shape.compute_bytes + attention_scores)
+    logits: float
     if shape.liger:
         logits = tokens * arch.hidden_size * LIGER_LOGITS_BYTES_PER_HIDDEN
         notes.append("Liger's fused linear cross-entropy never materialises the logits")

@@ -127,8 +127,8 @@ def _plan_with_recipe(request: PlanRequest, recipe_name: str, recipe_reason: Rea
     steps = s.get("max_steps")
     if steps is None and request.data:
         rows = request.data.train_rows
-        if packs(levers) and request.data.tokens_total():  # packed rows: the tokens in cutoff_len pieces
-            rows = max(1, -(-request.data.tokens_total() * rows // request.data.row_count() // s["cutoff_len"]))
+        if packs(levers) and (tokens := request.data.tokens_total()):  # packed rows: the tokens in cutoff_len pieces
+            rows = max(1, -(-tokens * rows // request.data.row_count() // s["cutoff_len"]))
         steps = optimizer_steps(rows, s.get("num_train_epochs", 1), batch, accum, n_total)
     decide_cadence(d, recipe_name, recipe, steps, request.data, batch)
     d.decide_remaining_fixes()

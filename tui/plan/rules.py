@@ -8,7 +8,7 @@ from typing import Any
 
 from tui.common.text import plural, yaml_spelling
 from tui.hardware.device import Device
-from tui.plan.values import LOSS_POINTS, DataFacts, PlanRequest, Reason
+from tui.plan.values import LOSS_POINTS, DataFacts, PlanRequest, Reason, ReasonKind
 
 # Below this many optimizer steps a run learns little: warn.
 MIN_USEFUL_STEPS = 20
@@ -33,7 +33,7 @@ class Decisions:
         self.reasons: dict[str, Reason] = {}
         self.hints: list[str] = []  # what to install for a lever that would help (levers.py)
 
-    def decide(self, key: str, value, kind: str, text: str, rule: str):
+    def decide(self, key: str, value, kind: ReasonKind, text: str, rule: str):
         if key in self.fixes:
             value, why = self.fixes[key]
             text, kind = why, "retry"
@@ -111,6 +111,7 @@ def decide_cutoff(d: Decisions, request: PlanRequest) -> int:
     rule = "decide_cutoff"
     limit = request.model.architecture.max_position_embeddings
     data = request.data
+    kind: ReasonKind
     if data and data.recommended_cutoff:
         unit = "tokens" if data.exact_tokens else "approximate tokens"
         value, kind, text = data.recommended_cutoff, "default", f"the smallest multiple of 256 covering 99 % of rows ({unit})"
@@ -178,7 +179,8 @@ def decide_cadence(d: Decisions, recipe_name: str, recipe: dict, steps: int | No
     d.decide("save_steps", recipe["save_steps"], "recipe", f"recipe {recipe_name}; the final step is saved too", rule)
     if data and data.val_rows:
         eval_steps = recipe.get("eval_steps", recipe["save_steps"])
-        kind, text = "recipe", f"recipe {recipe_name}"
+        kind: ReasonKind = "recipe"
+        text = f"recipe {recipe_name}"
         if steps is not None and eval_steps > steps // 2:
             eval_steps, kind = max(1, steps // 4), "default"
             text = f"a quarter of the {steps} steps, so the run is evaluated several times (recipe: {recipe.get('eval_steps')})"

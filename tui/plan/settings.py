@@ -332,7 +332,7 @@ def _quantization_problem(typed: dict, context: dict, raw: dict) -> str | None:
     method = typed.get("quantization_method", context.get("quantization_method"))
     if method not in method_entry["enum"]:  # the context is meant to be past the gate already
         method = method_entry["default"]
-    allowed = ALLOWED_BITS.get(method)
+    allowed = ALLOWED_BITS.get(method) if isinstance(method, str) else None
     if allowed is None:
         on_the_fly = ", ".join(sorted(ALLOWED_BITS))
         return (f"quantization_bit: {_show(bits)} cannot be used with quantization_method {method}"

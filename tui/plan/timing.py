@@ -35,6 +35,7 @@ HF + PEFT training: bench/throughput_published.py prints the estimate against ea
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from tui.common.text import plural
 from tui.models.architecture import Architecture
@@ -163,7 +164,7 @@ class TimeEstimate:
     seconds_per_1000_rows: float | None = None  # without a dataset (no step count): the time per 1,000 rows
 
     def to_json(self) -> dict:
-        data = {
+        data: dict[str, Any] = {
             "seconds": None if self.seconds is None else round(self.seconds),
             "tokens": self.tokens,
             "tokens_per_second": None if self.tokens_per_second is None else round(self.tokens_per_second, 1),
@@ -304,6 +305,7 @@ def summary_line(t: TimeEstimate) -> str:
     if t.calibration is not None:
         line = f"Time: about {human_duration(t.seconds)} on {t.where} ({t.calibration['text']}; {t.tokens:,} tokens)"
     else:
+        assert t.mfu is not None  # an uncalibrated time is made from an MFU
         line = f"Time: about {human_duration(t.seconds)} on {t.where} (MFU {t.mfu * 100:.0f} %, {t.tokens:,} tokens)"
     if t.cost is not None:
         line += f"; cost about {t.cost:,.2f} at {t.price_per_gpu_hour:g} per GPU-hour ({t.gpu_hours:.1f} GPU-hours)"

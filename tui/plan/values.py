@@ -4,7 +4,7 @@ the request (hardware, model, data, recipe, overrides) and the Plan that everyth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tui.hardware.device import Device
 from tui.models.resolve import ModelInfo
@@ -26,9 +26,14 @@ MEMORY_SETTINGS = (
 )
 
 
+# Who decided a setting: the hardware forced it, the search fitted it to memory, the recipe, your
+# --set, LLaMA-Factory's default, or a retry's fix.
+ReasonKind = Literal["forced", "fitted", "recipe", "user", "default", "retry"]
+
+
 @dataclass(frozen=True)
 class Reason:
-    kind: str  # forced | fitted | recipe | user | default
+    kind: ReasonKind
     text: str
     rule: str  # the planner function that decided
 

@@ -223,7 +223,7 @@ def _best(rows: list[dict], key: str) -> tuple[float | None, float | None, int |
 def curve(rows: list[dict], key: str) -> list[tuple[float, float]]:
     """(step, value) of one metric. A console row has no step: it is placed by its epoch
     (`at_step`), else by its position."""
-    points = []
+    points: list[tuple[float, float]] = []
     for row in rows:
         value = _float(row.get(key))
         if value is None:

@@ -50,7 +50,7 @@ SETUP_ERRORS = (
 )
 
 
-def nan_loss_warning(step: int | None) -> str:
+def nan_loss_warning(step: int | str | None) -> str:
     return (f"the loss was NaN from step {step} on, so the model learned nothing after it (likely fp16 overflow, "
             "or a learning rate too high): train again with a lower learning_rate (--set learning_rate=...), or "
             "with bf16 instead of fp16 on a GPU that has it")
@@ -91,7 +91,8 @@ def health_nan(step: int, what: str, value: float) -> str:
 
 
 def health_grad_norm(step: int, grad_norm: float, median: float | None) -> str:
-    size = "inf" if grad_norm == float("inf") else f"{_n(grad_norm)}, {grad_norm / median:.0f}x its median {_n(median)}"
+    size = ("inf" if grad_norm == float("inf") or median is None
+            else f"{_n(grad_norm)}, {grad_norm / median:.0f}x its median {_n(median)}")
     return (f"grad_norm exploded at step {step} ({size}): likely a learning rate too high or a bad batch; lower "
             "learning_rate or lengthen the warmup (warmup_ratio), and check the rows with `sft-tui validate`")
 

@@ -4,13 +4,17 @@ notify and the CLI read them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+EventKind = Literal["line", "restarted", "started", "resumed", "progress", "metrics", "health", "checkpoint",
+                    "data_warning", "data_error", "oom", "finished", "failed", "stopped", "vanished"]
 
 
 @dataclass
 class Event:
     """One thing that happened in a run. `kind` is one of EVENT_KINDS; `text` is for people."""
 
-    kind: str
+    kind: EventKind
     data: dict = field(default_factory=dict)
     text: str = ""
 
@@ -18,5 +22,4 @@ class Event:
         return {"event": self.kind, **self.data, "text": self.text}
 
 
-EVENT_KINDS = ("line", "restarted", "started", "resumed", "progress", "metrics", "health", "checkpoint", "data_warning",
-               "data_error", "oom", "finished", "failed", "stopped", "vanished")
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)

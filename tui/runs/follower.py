@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from tui.runs.console import (
     CHECKPOINT,
@@ -83,7 +84,8 @@ class Follower:
         self.total_steps: int | None = None
         self.step = 0
         self.started = False
-        self.num_examples = self.epochs = None
+        self.num_examples: int | None = None
+        self.epochs: float | None = None
         self.last_metrics: dict = {}
         self.eta: float | None = None
         self.elapsed: float | None = None
@@ -120,7 +122,7 @@ class Follower:
                 for line in before_rows:
                     events.extend(self._console_line(line))
         read_jsonl = self.jsonl is not None and not self.use_console_metrics and self.started
-        rows = self.jsonl.read_lines() if read_jsonl else []
+        rows = self.jsonl.read_lines() if self.jsonl is not None and read_jsonl else []
         if self.jsonl is not None and self.jsonl.truncated:
             self.step, self.resumes.segment = 0, None
         if rows:  # grad_norm and the resume step are only on the console: harvest them before the rows need them
@@ -249,7 +251,7 @@ class Follower:
     def _position(self) -> dict:
         """Where training is, carried by every progress and metrics event so each stands alone."""
         total = self.total_steps or 0
-        position = {"current_steps": self.step, "total_steps": total,
+        position: dict[str, Any] = {"current_steps": self.step, "total_steps": total,
                     "percentage": round(self.step / total * 100, 2) if total else None,
                     "elapsed": self.elapsed, "remaining": self.eta}
         for key in ("loss", "lr"):
@@ -288,7 +290,7 @@ class Follower:
             if not has_metrics:  # a row with a loss is reported once, as metrics
                 events += progress
         if has_metrics:
-            metrics = {"current_steps": int(row.get("current_steps") or self.step)}
+            metrics: dict[str, Any] = {"current_steps": int(row.get("current_steps") or self.step)}
             for key in ("loss", "eval_loss", "lr", "epoch", "throughput", "vram_allocated", "vram_reserved"):
                 if row.get(key) is not None:
                     metrics[key] = row[key]

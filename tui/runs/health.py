@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from itertools import pairwise
 from statistics import median
+from typing import Literal, Protocol, TypeGuard
 
 from tui.runs import diagnoses
 
@@ -33,11 +34,21 @@ FLAT_AFTER = 0.2
 FLAT_SINCE_START = 0.05  # and less than this since the first logged loss: a curve that fell and levelled off is fine
 ZERO_POINTS = 2  # logged losses of exactly 0 in a row (one can be the NaN filter's, before grad_norm's NaN is read)
 
-def _finite(value) -> bool:
+# The diagnoses, each a health event's data["diagnosis"] (tui.runs.verdict reads them).
+Diagnosis = Literal["nan_loss", "grad_norm_exploding", "loss_spike", "loss_flat", "zero_loss", "overfitting"]
+
+
+class Say(Protocol):
+    """How a check reports a diagnosis: its name, the sentence, and the event's data."""
+
+    def __call__(self, name: Diagnosis, sentence: str, /, **data: object) -> None: ...
+
+
+def _finite(value: object) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _bad(value) -> bool:
+def _bad(value: object) -> TypeGuard[float]:
     return isinstance(value, float) and (math.isnan(value) or math.isinf(value))
 
 
@@ -57,11 +68,11 @@ class HealthCheck:
         """A NaN seen elsewhere (the console's grad_norm): a loss of 0 after it is the NaN filter's."""
         self.went_nan = True
 
-    def observe(self, metrics: dict, total_steps: int | None) -> list[tuple[str, dict, str]]:
+    def observe(self, metrics: dict, total_steps: int | None) -> list[tuple[Diagnosis, dict, str]]:
         step = int(metrics.get("current_steps") or 0)
-        found: list[tuple[str, dict, str]] = []
+        found: list[tuple[Diagnosis, dict, str]] = []
 
-        def say(name: str, sentence: str, **data):
+        def say(name: Diagnosis, sentence: str, /, **data: object) -> None:
             if name not in self.said:
                 self.said.add(name)
                 found.append((name, {"diagnosis": name, "step": step, **data}, sentence))
@@ -70,6 +81,7 @@ class HealthCheck:
         if _bad(loss) or (isinstance(grad_norm, float) and math.isnan(grad_norm)):
             self.went_nan = True
             what, value = ("loss", loss) if _bad(loss) else ("gradient norm", grad_norm)
+            assert isinstance(value, float)  # the one of the two that is NaN or inf
             say("nan_loss", diagnoses.health_nan(step, what, value), value=str(value))
             return found
         if step <= self.last_step and eval_loss is None:
@@ -90,7 +102,7 @@ class HealthCheck:
             self._eval_loss(step, float(eval_loss), say)
         return found
 
-    def _train_loss(self, step: int, loss: float, total: int | None, say) -> None:
+    def _train_loss(self, step: int, loss: float, total: int | None, say: Say) -> None:
         zeros = [value for _, value in self.losses[-(ZERO_POINTS - 1):]] if ZERO_POINTS > 1 else []
         if loss == 0 and not self.went_nan and len(zeros) == ZERO_POINTS - 1 and not any(zeros):
             say("zero_loss", diagnoses.health_zero(step))
@@ -108,7 +120,7 @@ class HealthCheck:
             if change < FLAT_CHANGE and abs(loss - first) / abs(first) < FLAT_SINCE_START:
                 say("loss_flat", diagnoses.health_flat(step, len(last), first, loss, change), change=change)
 
-    def _eval_loss(self, step: int, eval_loss: float, say) -> None:
+    def _eval_loss(self, step: int, eval_loss: float, say: Say) -> None:
         train = median([v for _, v in self.losses[-3:]]) if self.losses else None
         self.evals.append((step, eval_loss, train))
         last = self.evals[-(OVERFIT_EVALS + 1):]

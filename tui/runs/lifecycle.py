@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from tui.runs.events import EventKind
 from tui.runs.processes import (
     is_run_process,
     process_group,
@@ -41,7 +42,7 @@ from tui.runs.rundir import (  # noqa: F401 - callers import these from here too
     write_state,
 )
 
-ENDED = ("finished", "failed", "stopped", "vanished")
+ENDED: tuple[EventKind, ...] = ("finished", "failed", "stopped", "vanished")
 
 
 # LLaMA-Factory finishes the current step and saves on SIGABRT when LLAMABOARD_ENABLED=1 (run_sft.sh sets it).
@@ -173,6 +174,7 @@ def stop_run(run_dir: Path, grace: float = DEFAULT_GRACE_S, term_grace: float = 
     if current.status != "running":
         raise RunError(f"{run_dir} is not running (status {current.status})")
     pid = current.pid
+    assert pid is not None  # a running run has its pid
     state = read_state(run_dir)
     pgid = state.get("pgid") if state.get("pid") == pid else process_group(pid)
     write_state(run_dir, stop_requested=datetime.now().astimezone().isoformat(timespec="seconds"), stop_pid=pid,

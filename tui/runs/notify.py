@@ -27,14 +27,16 @@ import unicodedata
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from tui.runs.events import EventKind
+
 # Events worth a notification: the run ended, or (health) it needs a look while it goes on.
-ENDED_KINDS = ("finished", "failed", "stopped", "vanished")
-NOTIFY_KINDS = ENDED_KINDS + ("health",)
-URGENT_KINDS = ("failed", "vanished", "health")
+ENDED_KINDS: tuple[EventKind, ...] = ("finished", "failed", "stopped", "vanished")
+NOTIFY_KINDS: tuple[EventKind, ...] = ENDED_KINDS + ("health",)
+URGENT_KINDS: tuple[EventKind, ...] = ("failed", "vanished", "health")
 
 WEBHOOK_ENV = "SFT_TUI_WEBHOOK"  # the URL without putting it on the command line (it is a secret for Slack)
 WEBHOOK_TIMEOUT_S = 5.0
@@ -100,9 +102,9 @@ def post_webhook(url: str, event_kind: str, run_dir: Path, message: str, timeout
     return None
 
 
-def has_desktop(env: dict | None = None) -> bool:
-    env = os.environ if env is None else env
-    return any(env.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"))
+def has_desktop(env: Mapping[str, str] | None = None) -> bool:
+    seen = os.environ if env is None else env
+    return any(seen.get(k) for k in ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS"))
 
 
 def notify_send(title: str, message: str, urgent: bool = False) -> str | None:
@@ -122,13 +124,13 @@ def notify_send(title: str, message: str, urgent: bool = False) -> str | None:
     return None
 
 
-def notify(event_kind: str, run_dir: Path, message: str, *, webhook: str | None = None,
+def notify(event_kind: EventKind, run_dir: Path, message: str, *, webhook: str | None = None,
            terminal: TextIO | None = None, desktop: bool = True) -> str | None:
     """Notify on every channel asked for: `terminal` (a stream: bell + OSC 9/777), `desktop`
     (notify-send where present), `webhook` (a URL). Never raises; returns the problems, one line
     ('; '-joined), or None when every channel asked for worked."""
     title = title_of(event_kind, run_dir)
-    problems = []
+    problems: list[str | None] = []
     if terminal is not None:
         try:
             terminal.write(terminal_sequences(title, message, tmux=bool(os.environ.get("TMUX")),
@@ -140,8 +142,8 @@ def notify(event_kind: str, run_dir: Path, message: str, *, webhook: str | None 
         problems.append(notify_send(title, message, urgent=event_kind in URGENT_KINDS))
     if webhook:
         problems.append(post_webhook(webhook, event_kind, run_dir, message))
-    problems = [p for p in problems if p]
-    return "; ".join(problems) if problems else None
+    said = [p for p in problems if p]  # each None: that channel worked
+    return "; ".join(said) if said else None
 
 
 class Notifier:

@@ -44,6 +44,8 @@ def _which(name: str, env: dict | None) -> str | None:
 def conda_env_prefix(name: str, env: dict | None) -> Path | None:
     """The prefix of the conda env called `name` (or at that path); None when conda lists none such."""
     conda = _which("conda", env)
+    if conda is None:
+        return None
     done = subprocess.run([conda, "env", "list", "--json"], capture_output=True, text=True, timeout=60, env=env)
     prefixes = [Path(p) for p in json.loads(done.stdout or "{}").get("envs", [])]
     return next((p for p in prefixes if p.name == name or str(p) == name), None)
@@ -154,7 +156,11 @@ def preflight(run_dir: Path, resume: bool = False, force: bool = False, env: dic
     problems = ownership_problems(run_dir) + manifest_problems(run_dir)
     env_spec = (spec.get("launch") or {}).get("env")
     env, note = launch_environment(env_spec, env)
-    for check in (lambda: check_environment(env_spec, env), lambda: resume and check_resume(run_dir)):
+    def resume_check() -> None:
+        if resume:
+            check_resume(run_dir)
+
+    for check in (lambda: check_environment(env_spec, env), resume_check):
         try:
             check()
         except RunError as err:

@@ -30,7 +30,7 @@ def command_line(pid: int) -> str | None:
 def is_run_process(pid: int) -> bool:
     """The pid is alive and is this run's run_sft.sh (not a recycled pid)."""
     cmd = command_line(pid)
-    return bool(cmd) and "run_sft.sh" in cmd
+    return cmd is not None and "run_sft.sh" in cmd
 
 
 def process_group(pid: int) -> int | None:

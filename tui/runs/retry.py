@@ -143,9 +143,11 @@ def retry_run(run_dir: Path, fix: str) -> Retry:
                          hardware_name=spec["hardware"]["name"])
     new_spec["follows"] = {"run_id": run_id, "run_dir": str(run_dir), "reason": fix}
     resumes = None
+    passed: list[Checkpoint]  # the checkpoints passed over: saved after the numbers went bad
     if fix in ("oom", "host-oom"):
         checkpoint, passed = checkpoint_to_resume(run_dir, spec), []
     else:
+        assert verdict.bad_step is not None  # a nan or diverged verdict names its first bad step
         checkpoint, passed = checkpoint_before(run_dir, spec, verdict.good_step, verdict.bad_step, verdict.resumed_at)
         new_spec["follows"] |= {"bad_step": verdict.bad_step, "bad": verdict.bad_what}
     if checkpoint is not None:

@@ -30,7 +30,7 @@ def run_settings(run_dir: Path, plan: dict | None = None) -> dict:
     """The settings a run trained with: plan.json's, train.yaml's over them, and the plan's
     recipe and hardware."""
     plan = read_plan(run_dir) if plan is None else plan
-    body = plan.get("plan") if isinstance(plan.get("plan"), dict) else {}
+    body: dict = plan["plan"] if isinstance(plan.get("plan"), dict) else {}
     settings = dict(body.get("settings") or {})
     try:
         config = yaml.safe_load((run_dir / "train.yaml").read_text(encoding="utf-8"))
@@ -40,7 +40,7 @@ def run_settings(run_dir: Path, plan: dict | None = None) -> dict:
         pass
     if body.get("recipe"):
         settings["recipe"] = body["recipe"]
-    hardware = plan.get("hardware") if isinstance(plan.get("hardware"), dict) else {}
+    hardware: dict = plan["hardware"] if isinstance(plan.get("hardware"), dict) else {}
     if hardware.get("name"):
         gpus = hardware.get("gpus") or 1
         settings["hardware"] = f"{gpus} x {hardware['name']}" if gpus != 1 else hardware["name"]

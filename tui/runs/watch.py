@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from tui.runs.diagnoses import nan_loss_warning
 from tui.runs.follower import Event, Follower
@@ -50,7 +51,7 @@ class RunWatcher:
     def end_event(self, status: RunStatus) -> Event:
         f = self.follower
         if status.status == "finished":
-            warning = {"warning": nan_loss_warning(f.nan_step)} if f.nan_step is not None else {}
+            warning: dict[str, Any] = {"warning": nan_loss_warning(f.nan_step)} if f.nan_step is not None else {}
             versus = f.speed.at_end(f)
             if versus["estimated_seconds"] is not None or versus["estimated_tokens_per_second"] is not None:
                 record_estimate_vs_actual(self.run_dir, versus)

@@ -96,7 +96,7 @@ class DatasetStep(Step):
             return
         data = report.to_json()
         stats = data["stats"]
-        lines = [f"{plural(stats['valid_rows'], 'valid row')} of {stats['rows']}"
+        lines: list[str | Content] = [f"{plural(stats['valid_rows'], 'valid row')} of {stats['rows']}"
                  + (f"; splits: {', '.join(f'{k} {v}' for k, v in stats['splits'].items())}" if stats["splits"] else ""),
                  f"recommended cutoff_len {data['recommended_cutoff_len']} ({stats['cutoff']['covers']}; "
                  f"{plural(stats['cutoff']['rows_truncated'], 'row')} longer)"]

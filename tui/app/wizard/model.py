@@ -62,7 +62,12 @@ def completion_candidates(profiles) -> list[str]:
     names = profiles.names("models")
     profile_hub_ids = [h for p in profiles.of("models") for h in p.data["hub_ids"]]
     seen: set[str] = set()
-    return [c for c in (*names, *profile_hub_ids, *hub_ids()) if not (c.lower() in seen or seen.add(c.lower()))]
+    unique: list[str] = []
+    for c in (*names, *profile_hub_ids, *hub_ids()):  # the first of each, case aside
+        if c.lower() not in seen:
+            seen.add(c.lower())
+            unique.append(c)
+    return unique
 
 
 class ModelStep(Step):
@@ -174,7 +179,7 @@ class ModelStep(Step):
         if arch.is_moe:
             params += (f" ({info.active_params / 1e9:.2f}B active: {arch.experts_per_token} of "
                        f"{arch.num_experts} experts per token)")
-        lines = [Content.from_markup("[b]$name[/b] ($source)  $path", name=info.name, source=info.source,
+        lines: list[str | Content] = [Content.from_markup("[b]$name[/b] ($source)  $path", name=info.name, source=info.source,
                                      path=info.model_name_or_path),
                  params,
                  f"arch        {arch.model_type}: {arch.num_hidden_layers} layers, hidden {arch.hidden_size}, "

@@ -125,6 +125,7 @@ class PlanStep(Step):
     def show(self, plan) -> None:
         est = plan.estimate
         usable = plan.usable_gib
+        assert self.state.request is not None  # a plan is shown once it is kept, with its request
         device = self.state.request.devices[0]
         where = f"{plan.n_gpus} x {device.name}" if device.is_gpu else device.name
         if plan.fits:
@@ -199,6 +200,7 @@ class PlanStep(Step):
     def edit_row(self, event: DataTable.RowSelected) -> None:
         """Enter on a setting puts `key=value` in the Set box to edit."""
         key = str(event.row_key.value)
+        assert self.state.plan is not None  # the table lists the plan's settings
         value = self.state.plan.settings.get(key)
         box = self.query_one("#plan-set", Input)
         box.value = f"{key}={yaml_spelling(value)}"

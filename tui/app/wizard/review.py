@@ -77,10 +77,11 @@ class ReviewStep(Step):
             return
         self.result_for = None
         result = self.query_one("#export-result", Static)
-        if self.state.export_is_stale():
+        run_dir = self.state.run_dir
+        if run_dir is not None and self.state.export_is_stale():
             result.update(Content.from_markup(
                 "[yellow]The plan changed since $run was exported[/yellow]: Export writes the new plan "
-                "(step 6 runs only what is exported).", run=shown_path(self.state.run_dir)))
+                "(step 6 runs only what is exported).", run=shown_path(run_dir)))
         else:
             result.update("")
 

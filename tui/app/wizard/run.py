@@ -9,9 +9,10 @@ bundle as if it were current; the old bundle is one button away, labelled as suc
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import (
@@ -24,6 +25,11 @@ from tui.app.wizard.widgets import Confirm
 from tui.app.wizard.wording import in_app_words
 from tui.app.workers import WorkerErrors
 
+if TYPE_CHECKING:
+    from textual.widget import Widget
+
+    from tui.app.wizard.state import WizardApp
+
 
 class ConfirmOtherHardware(Confirm):
     """The run was planned for other hardware than this machine's: start it anyway?"""
@@ -35,6 +41,9 @@ class ConfirmOtherHardware(Confirm):
 
 
 class RunStep(WorkerErrors, Vertical):
+    if TYPE_CHECKING:  # a step's `self.app` (tui.app.wizard.state.Step has the same)
+        app = getters.app(WizardApp)
+
     """Start the exported run, then the monitor."""
 
     def compose(self) -> ComposeResult:
@@ -55,11 +64,15 @@ class RunStep(WorkerErrors, Vertical):
     @property
     def monitored(self) -> Path | None:
         """The run directory whose monitor this step holds (started here), or None."""
-        monitors = self.query("RunMonitor")
+        from tui.app.monitor import RunMonitor
+
+        monitors = self.query(RunMonitor)
         return monitors.first().run_dir if monitors else None
 
     def stale_text(self) -> str:
-        return f"The plan changed since {shown_path(Path(self.state.run_dir))} was exported: export again (step 5)."
+        run_dir = self.state.run_dir
+        assert run_dir is not None  # said of an exported bundle only
+        return f"The plan changed since {shown_path(Path(run_dir))} was exported: export again (step 5)."
 
     def shown(self) -> None:
         run_dir = self.state.run_dir
@@ -138,7 +151,7 @@ class RunStep(WorkerErrors, Vertical):
     def refusal(self) -> str | None:
         return None  # the last step
 
-    def first_input(self):
+    def first_input(self) -> Widget | None:
         return None
 
     def attach(self, run_dir: Path) -> None:

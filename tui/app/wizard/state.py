@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
+from textual import getters
+from textual.app import App
 from textual.containers import VerticalScroll
+from textual.widget import Widget
 
 from tui.app.workers import WorkerErrors
-from tui.hardware.device import Detection
+from tui.hardware.device import Detection, Device
+
+if TYPE_CHECKING:
+    from tui.datasets.report import ValidationReport
+    from tui.models.resolve import ModelInfo
+    from tui.plan.values import Plan, PlanRequest
 
 STEPS = (("hardware", "1 Hardware"), ("model", "2 Model"), ("dataset", "3 Dataset"), ("plan", "4 Plan"),
          ("review", "5 Review"), ("run", "6 Run"))
+
+# WizardState.choices(): hardware, GPU indices, GPU count, model, datasets, drop_errors, recipe, overrides.
+Choices = tuple[str, tuple[int, ...] | None, int | None, str, tuple[str, ...], bool, str | None,
+                tuple[tuple[str, Any], ...]]
 
 
 @dataclass
@@ -26,20 +39,20 @@ class WizardState:
     gpus: int | None = None  # a hardware profile's GPU count (--gpus); None: the profile's own
     gpu_problem: str | None = None  # why the GPU count box's text is no count (the hardware step cannot be left)
     model: str = ""
-    model_info: object = None
+    model_info: ModelInfo | None = None
     model_problem: str | None = None  # why the model box's text is not a resolved model (its look-up error)
     datasets: list[str] = field(default_factory=list)
-    report: object = None
+    report: ValidationReport | None = None
     drop_errors: bool = False
     recipe: str | None = None
-    overrides: dict = field(default_factory=dict)
-    request: object = None
-    plan: object = None
+    overrides: dict[str, Any] = field(default_factory=dict)  # setting -> its value, typed by the settings gate
+    request: PlanRequest | None = None
+    plan: Plan | None = None
     env: str = ""
     out_dir: str = "."
     run_name: str = ""
     run_dir: Path | None = None
-    exported_choices: tuple | None = None  # choices() when run_dir was exported from here (None: not exported here)
+    exported_choices: Choices | None = None  # choices() when run_dir was exported from here (None: not exported here)
 
     def model_refusal(self) -> str | None:
         """Why the steps after the model cannot be entered yet, or None: they need a resolved model."""
@@ -49,7 +62,7 @@ class WizardState:
 
     # --- the one fingerprint ---------------------------------------------------------------------
 
-    def choices(self) -> tuple:
+    def choices(self) -> Choices:
         """What the user chose that the plan and the bundle are made of: what quitting would lose,
         and what tells whether an exported bundle is still of the current plan."""
         return (self.hardware, None if self.gpu_indices is None else tuple(self.gpu_indices), self.gpus, self.model,
@@ -65,7 +78,7 @@ class WizardState:
         """The plan (and its request) is of choices that changed: the plan step plans again."""
         self.plan = self.request = None
 
-    def planned(self, choices: tuple, request, plan) -> bool:
+    def planned(self, choices: Choices, request: PlanRequest, plan: Plan) -> bool:
         """Keep a plan made from `choices`, unless the choices changed while it was made."""
         if choices != self.choices():
             return False
@@ -101,7 +114,7 @@ class WizardState:
         """The model box changed: `problem` says why it is no resolved model yet (None: it is the resolved one)."""
         self.model_problem = problem
 
-    def model_resolved(self, spec: str, info) -> None:
+    def model_resolved(self, spec: str, info: ModelInfo) -> None:
         if spec != self.model:
             self.invalidate_plan()
         self.model, self.model_info, self.model_problem = spec, info, None
@@ -118,7 +131,7 @@ class WizardState:
             self.report = None
             self.invalidate_plan()
 
-    def dataset_validated(self, report) -> None:
+    def dataset_validated(self, report: ValidationReport) -> None:
         self.report = report
 
     def set_drop_errors(self, drop: bool) -> None:
@@ -134,7 +147,7 @@ class WizardState:
         self.invalidate_plan()
         return True
 
-    def set_overrides(self, values: dict) -> None:
+    def set_overrides(self, values: dict[str, Any]) -> None:
         self.overrides.update(values)
         self.invalidate_plan()
 
@@ -156,19 +169,23 @@ class WizardState:
 
     def host_ram_gib(self) -> float | None:
         """RAM per node: this machine's from the detection, or what the hardware profile states."""
-        from tui.common.profiles import load_profiles
-
         if self.hardware != "detected":
-            return load_profiles().get("hardware", self.hardware).data.get("host_ram_gib")
+            return self._hardware_profile_data().get("host_ram_gib")
         return self.detection.host_ram_gib if self.detection is not None else None
 
-    def devices(self):
-        """The devices the plan is for: the chosen detected GPUs (else the CPU), or a profile's."""
+    def _hardware_profile_data(self) -> dict[str, Any]:
         from tui.common.profiles import load_profiles
+
+        profile = load_profiles().get("hardware", self.hardware)
+        assert profile is not None, self.hardware  # the hardware step offers only the profiles there are
+        return profile.data
+
+    def devices(self) -> list[Device]:
+        """The devices the plan is for: the chosen detected GPUs (else the CPU), or a profile's."""
         from tui.hardware.profile import devices_from_profile
 
         if self.hardware != "detected":
-            return devices_from_profile(load_profiles().get("hardware", self.hardware).data, self.gpus)
+            return devices_from_profile(self._hardware_profile_data(), self.gpus)
         detection = self.detection
         if detection is None:
             from tui.hardware.detect import detect
@@ -186,8 +203,29 @@ def shown_path(path: Path) -> str:
     return str(path) if relative.startswith("..") else relative
 
 
+class WizardHost(Protocol):
+    """What the steps ask of the app beyond Textual's App (tui.app.main.SftTuiApp has it; mypy checks)."""
+
+    state: WizardState
+
+    def action_next_step(self) -> None: ...
+
+    def start_demo(self) -> None: ...
+
+    def mark_exported(self) -> None: ...
+
+
+if TYPE_CHECKING:
+    class WizardApp(App[Any], WizardHost):
+        """The type of a step's `self.app`, for mypy only: the app itself is tui.app.main.SftTuiApp,
+        which this module cannot import (main imports the steps)."""
+
+
 class Step(WorkerErrors, VerticalScroll):
     """A wizard step; `state` is the app's WizardState."""
+
+    if TYPE_CHECKING:  # Textual's way to type `self.app` (textual.getters.app), for mypy only
+        app = getters.app(WizardApp)
 
     @property
     def state(self) -> WizardState:
@@ -200,7 +238,7 @@ class Step(WorkerErrors, VerticalScroll):
         """Why the steps after this one cannot be entered yet (one sentence), or None."""
         return None
 
-    def first_input(self):
+    def first_input(self) -> Widget | None:
         """The control the user must fill before going on from here, or None: the app focuses it
         when the step opens and when a refused move stays here."""
         return None

@@ -13,6 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
+from textual.widgets.button import ButtonVariant
 from textual.widgets import (
     Button,
     Input,
@@ -152,7 +153,7 @@ class Confirm(ModalScreen[bool]):
 
     BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes")]
 
-    def __init__(self, question: str, yes: str, no: str = "Cancel", variant: str = "error"):
+    def __init__(self, question: str, yes: str, no: str = "Cancel", variant: ButtonVariant = "error"):
         super().__init__()
         self.question, self.yes, self.no, self.variant = question, yes, no, variant
 
