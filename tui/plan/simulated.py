@@ -186,58 +186,16 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
                      replan: bool = True):
     """Judge `plan` on its simulated step where one can be had (its estimate, fits, warnings and
     `simulated` replaced); otherwise keep the analytic estimate and say why in one note. Returns
-    the plan to use: `plan` itself, or, where its simulated step does not fit but the analytic
-    search thought it did, the plan searched again with the analytic model calibrated by this
-    model's simulated / analytic ratio (the capacity scaled by it), when its own simulated step fits."""
+    the plan to use: `plan` itself, or the plan the search chooses again on the analytic model
+    calibrated on this model's simulated steps (tui/plan/simulated_search.py), where that plan's
+    own simulated step fits and it uses more of the card (or `plan` does not fit)."""
+    from tui.plan.simulated_search import search_again
+
     python = python or _training_python()
-    if not _judge_simulated(plan, request, enabled, python, progress) or plan.fits or not replan:
+    if not _judge_simulated(plan, request, enabled, python, progress) or not replan:
         return plan
-    analytic_gib, needs_gib = plan.simulated["analytic_gib"], plan.estimate.per_device_gib
-    context = context_gib(request.devices[0].vendor)  # the part that does not scale with the step
-    if analytic_gib <= context or needs_gib <= analytic_gib:
-        return plan
-    ratio = (needs_gib - context) / (analytic_gib - context)
-    again = _replan(request, ratio, context)
-    if again is None or _same_shape(again, plan):
-        return plan
-    again.capacity_gib = plan.capacity_gib
-    if not _judge_simulated(again, request, True, python, progress) or not again.fits:
-        return plan
-    again.estimate.notes.append(
-        f"memory: re-planned: the first plan's simulated step needed {needs_gib:.1f} GiB against the analytic "
-        f"{analytic_gib:.1f} GiB ({ratio:.2f}x beyond the context) and did not fit; the search ran again with the "
-        "analytic model scaled by that ratio, and this plan's own simulated step fits")
-    again.simulated["replanned_from"] = {"settings": {k: plan.settings.get(k) for k in REPLAN_KEYS},
-                                         "per_device_gib": round(needs_gib, 3)}
-    return again
-
-
-REPLAN_KEYS = ("per_device_train_batch_size", "gradient_accumulation_steps", "disable_gradient_checkpointing",
-               "cutoff_len", "quantization_bit", "deepspeed", "finetuning_type")
-
-
-def _same_shape(a, b) -> bool:
-    return all(a.settings.get(k) == b.settings.get(k) for k in REPLAN_KEYS)
-
-
-def _replan(request, ratio: float, context_gib: float):
-    """The plan for `request` on devices whose memory beyond the context is divided by `ratio`."""
-    import copy
-    from dataclasses import replace
-
-    from tui.plan.planner import plan as make_plan
-
-    devices = []
-    for device in request.devices:
-        scaled = copy.copy(device)
-        context = context_gib * 1024
-        scaled.memory_free_mib = int(context + (device.memory_free_mib - context) / ratio)
-        scaled.memory_total_mib = int(context + (device.memory_total_mib - context) / ratio)
-        devices.append(scaled)
-    try:
-        return make_plan(replace(request, devices=devices))
-    except ValueError:
-        return None
+    return search_again(plan, request, python, lambda again: _judge_simulated(again, request, True, python, progress),
+                        progress)
 
 
 def _judge_simulated(plan, request, enabled: bool, python: Path | None, progress) -> bool:
