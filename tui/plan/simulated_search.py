@@ -85,6 +85,7 @@ def search_again(plan, request, python, judge, progress=None, cancel=None):
         f"{plan.simulated['analytic_gib']:.1f} GiB and {first}; the search ran again on the analytic model "
         f"calibrated on this model's simulated steps ({calibration.how}: fixed terms x{calibration.alpha:.2f}, "
         f"activations and logits x{calibration.beta:.2f}), and this plan's own simulated step fits")
+    assert again.simulated is not None  # judged on its simulated step above
     again.simulated["calibration"] = calibration.to_json()
     again.simulated["replanned_from"] = {"settings": {k: plan.settings.get(k) for k in SHAPE_KEYS},
                                          "per_device_gib": round(needs, 3)}
