@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import getters, on, work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import (
@@ -26,6 +26,7 @@ from tui.app.wizard.wording import in_app_words
 from tui.app.workers import WorkerErrors
 
 if TYPE_CHECKING:
+    from textual import getters
     from textual.widget import Widget
 
     from tui.app.wizard.state import WizardApp

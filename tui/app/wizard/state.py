@@ -6,15 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from textual import getters
-from textual.app import App
 from textual.containers import VerticalScroll
-from textual.widget import Widget
 
 from tui.app.workers import WorkerErrors
 from tui.hardware.device import Detection, Device
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for mypy only (textual.getters is no older Textual's)
+    from textual import getters
+    from textual.app import App
+    from textual.widget import Widget
+
     from tui.datasets.report import ValidationReport
     from tui.models.resolve import ModelInfo
     from tui.plan.values import Plan, PlanRequest

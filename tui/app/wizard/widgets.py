@@ -4,6 +4,7 @@ and the question asked before a plan that does not fit is exported or started.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -13,13 +14,15 @@ from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets.button import ButtonVariant
 from textual.widgets import (
     Button,
     Input,
     Label,
     Static,
 )
+
+if TYPE_CHECKING:
+    from textual.widgets.button import ButtonVariant
 
 BAR_COLOURS = {"weights": "blue", "trainable": "magenta", "gradients": "magenta", "optimizer": "magenta",
                "activations": "yellow", "logits": "cyan", "overhead": "bright_black"}
