@@ -194,8 +194,18 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
     python = python or _training_python()
     if not _judge_simulated(plan, request, enabled, python, progress) or not replan:
         return plan
-    return search_again(plan, request, python, lambda again: _judge_simulated(again, request, True, python, progress),
-                        progress)
+
+    def judge(again) -> bool:
+        return _judge_simulated(again, request, True, python, progress)
+
+    def simulate_at(chosen, cutoff_len: int) -> dict | None:
+        """The step of `chosen` at another length (the calibration's second point), or None."""
+        config, _ = model_config(request.model)
+        if config is None:
+            return None
+        return simulate_cached(config, {**simulation_settings(chosen), "cutoff_len": cutoff_len}, python, progress)[0]
+
+    return search_again(plan, request, judge, simulate_at)
 
 
 def _judge_simulated(plan, request, enabled: bool, python: Path | None, progress) -> bool:

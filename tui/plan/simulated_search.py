@@ -27,19 +27,14 @@ def same_shape(a, b) -> bool:
     return all(a.settings.get(k) == b.settings.get(k) for k in SHAPE_KEYS)
 
 
-def calibrate(plan, request, python, progress=None, cancel=None) -> Calibration | None:
+def calibrate(plan, request, simulate_at) -> Calibration | None:
     """The calibration from `plan`'s simulated step and one more at half its length, or None
-    where there is no second point (too short, no config, the simulation failed)."""
-    from tui.plan.simulated import model_config, simulate_cached, simulation_settings
-
+    where there is no second point (too short, the simulation failed). `simulate_at(plan,
+    cutoff_len)` is that step's answer (tui/plan/simulated.py, cached) or None."""
     half = half_length(plan.seq_len)
     if half is None or plan.shape is None or not plan.simulated or plan.simulated.get("peak_gib") is None:
         return None
-    config, _ = model_config(request.model)
-    if config is None:
-        return None
-    settings = {**simulation_settings(plan), "cutoff_len": half}
-    answer, _ = simulate_cached(config, settings, python, progress, **({"cancel": cancel} if cancel else {}))
+    answer = simulate_at(plan, half)
     if answer is None:
         return None
     uncalibrated = replace(plan.shape, calibration=None)
@@ -54,14 +49,14 @@ def calibrate(plan, request, python, progress=None, cancel=None) -> Calibration 
                phases=(plan.simulated.get("phase", ""), answer.get("phase", "")))
 
 
-def search_again(plan, request, python, judge, progress=None, cancel=None):
+def search_again(plan, request, judge, simulate_at):
     """The plan to use after `plan` was judged on its simulated step: the calibrated search's
     choice where it is of another shape, its own simulated step fits, and it uses more of the card
-    than `plan` (or `plan` does not fit); else `plan`. `judge(p)`
+    than `plan` (or `plan` does not fit); else `plan`. `simulate_at` as calibrate's; `judge(p)`
     judges a plan on its simulated step and says whether it could."""
     from tui.plan.planner import plan as make_plan
 
-    calibration = calibrate(plan, request, python, progress, cancel)
+    calibration = calibrate(plan, request, simulate_at)
     if calibration is None:
         return plan
     plan.simulated["calibration"] = calibration.to_json()
