@@ -189,11 +189,12 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
     the plan to use: `plan` itself, or the plan the search chooses again on the analytic model
     calibrated on this model's simulated steps (tui/plan/simulated_search.py), where that plan's
     own simulated step fits and it uses more of the card (or `plan` does not fit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tui.plan.memory_calibration import half_length
     from tui.plan.simulated_search import search_again
 
     python = python or _training_python()
-    if not _judge_simulated(plan, request, enabled, python, progress) or not replan:
-        return plan
 
     def judge(again) -> bool:
         return _judge_simulated(again, request, True, python, progress)
@@ -205,7 +206,17 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
             return None
         return simulate_cached(config, {**simulation_settings(chosen), "cutoff_len": cutoff_len}, python, progress)[0]
 
-    return search_again(plan, request, judge, simulate_at)
+    half = half_length(plan.seq_len)
+    simulable = (enabled and not simulation_off() and request.devices[0].is_gpu and cannot_simulate(plan) is None
+                 and python is not None)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # The calibration's second step runs beside the first: each is one single-threaded process.
+        early = pool.submit(simulate_at, plan, half) if replan and half and simulable else None
+        if not _judge_simulated(plan, request, enabled, python, progress) or not replan:
+            return plan
+        return search_again(plan, request, judge, lambda chosen, cutoff_len: (
+            early.result() if early is not None and chosen is plan and cutoff_len == half
+            else simulate_at(chosen, cutoff_len)))
 
 
 def _judge_simulated(plan, request, enabled: bool, python: Path | None, progress) -> bool:
