@@ -388,7 +388,7 @@ def findings(table: list[Row]) -> list[tuple[str, str]]:
             "(not proven without a GPU run): the benchmark trains on variable-length data (3234 +- 2548 tokens, "
             "min 91) and reports torch.cuda.max_memory_reserved over the whole run on torch 2.1.1, whose caching "
             "allocator (no expandable segments) keeps blocks of every batch size it has seen: fragmentation far "
-            "above FRAGMENTATION's 10 %. S6 (bnb int4) also sits 4.6 GiB above swift's own GPTQ-int4 figure "
+            "above the analytic reserve (0.20-0.26 x activations and logits, tui/plan/reserve.py). S6 (bnb int4) also sits 4.6 GiB above swift's own GPTQ-int4 figure "
             "(19.21 GiB) for the same bits.")))
     return out
 
