@@ -100,7 +100,7 @@ MONITOR = [
     ("try", "tui.after.chat.try_run", start_try, "trying the prompt"),
     ("eval", "tui.after.evaluate.eval_run", start_eval, "evaluating"),
     ("stop", "tui.runs.lifecycle.stop_run", start_stop, "stopping the run"),
-    ("retry", "tui.runs.retry.retry_after_oom", start_retry, None),  # its own sentence: it words every failure
+    ("retry", "tui.runs.verdict.read_verdict", start_retry, None),  # its own sentence: it words every failure
 ]
 
 

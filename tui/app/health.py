@@ -54,3 +54,28 @@ def alert(widget: Widget, event, run_dir: Path) -> None:
     webhook = os.environ.get(WEBHOOK_ENV) or None
     widget.run_worker(lambda: notify(event.kind, run_dir, message, webhook=webhook, terminal=None),
                       thread=True, group="notify", exit_on_error=False)
+
+
+def retry_for_verdict(run_dir: Path) -> tuple[str, dict]:
+    """The monitor's "Retry with this fix": the retry the run's files call for (tui.runs.verdict), written as
+    `sft-tui retry --fix FIX` writes it; or, when they call for none, the one sentence why. The notification's
+    text and its keywords (title, severity, timeout)."""
+    from tui.app.wizard.wording import in_app_words
+    from tui.runs.autoretry import no_fix_sentence
+    from tui.runs.retry import resume_sentence, retry_run
+    from tui.runs.verdict import read_verdict
+
+    verdict = read_verdict(run_dir)
+    if verdict.fix is None:
+        return in_app_words(f"{run_dir.name} {no_fix_sentence(verdict)}."), {"title": "No retry", "severity": "error", "timeout": 20}
+    try:
+        retry = retry_run(run_dir, verdict.fix)
+    except Exception as err:  # a RetryError's sentence, or a plan that cannot be made: said, never raised
+        return in_app_words(str(err)), {"severity": "error", "timeout": 20}
+    changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in retry.changes.items())
+    if not retry.fits:
+        return (f"wrote {retry.run_dir} (--fix {retry.fix}): {changes}; but the plan still does not fit "
+                f"({retry.per_device_gib:.1f} GiB per device): use a GPU with more memory, more GPUs, or a shorter "
+                "cutoff_len."), {"title": "Retry written", "severity": "error", "timeout": 20}
+    return (f"wrote {retry.run_dir} (--fix {retry.fix}): {changes}; {resume_sentence(retry)}. Start it with "
+            "sft-tui run."), {"title": "Retry written", "timeout": 15}

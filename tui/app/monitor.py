@@ -30,7 +30,7 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from tui.app.after_training import AfterTraining
-from tui.app.health import HealthPanel, alert
+from tui.app.health import HealthPanel, alert, retry_for_verdict
 from tui.app.loss_curve import LossCurve
 from tui.app.wizard.widgets import Confirm
 from tui.app.wizard.wording import in_app_words
@@ -262,6 +262,7 @@ class RunMonitor(WorkerErrors, Vertical):
                     Content.from_markup("[b yellow]warning[/b yellow]: $text", text=event.data["warning"]))
                 self.query_one("#retry").display = False
                 self.query_one("#diagnosis").display = True
+            self.offer_retry()  # a NaN, or a loss spike the run trained through
             self.show_after_training()
             return
         if event.kind in ("failed", "vanished"):
@@ -270,9 +271,10 @@ class RunMonitor(WorkerErrors, Vertical):
                 text += ("\n\nThe settings that drive memory: micro-batch, quantization, cutoff_len. "
                          "Retry writes a new run with the next of: half the micro-batch (double accumulation), " \
                          "4-bit QLoRA, half the cutoff.")
-                self.query_one("#retry").display = True
+                self.show_retry("oom")  # the log's out-of-memory error is the verdict's first rule
             else:
                 self.query_one("#retry").display = False
+                self.offer_retry()  # shown with the fix the run's files call for (tui.runs.verdict), if any
             context = event.data.get("context") or []
             if event.data.get("cause") in ("exception", "unknown") and context:
                 text += "\n" + "\n".join(context[-4:])  # plain: Content + str adds no markup
@@ -349,23 +351,24 @@ class RunMonitor(WorkerErrors, Vertical):
     def action_retry(self) -> None:
         self.retry_run()
 
+    @work(thread=True, group="retry", exit_on_error=False)  # the verdict, read once the run ended
+    def offer_retry(self) -> None:
+        from tui.runs.verdict import read_verdict
+
+        self.app.call_from_thread(self.show_retry, read_verdict(self.run_dir).fix)
+
+    def show_retry(self, fix: str | None) -> None:
+        """The button names the fix the run's files call for (oom, host-oom, nan, diverged); hidden without one."""
+        button = self.query_one("#retry", Button)
+        button.label = f"Retry with this fix ({fix})" if fix else "Retry with this fix"
+        button.display = fix is not None
+        if fix:
+            self.query_one("#diagnosis").display = True
+
     @work(thread=True, exclusive=True, group="retry", exit_on_error=False)
     def retry_run(self) -> None:
-        from tui.runs.retry import retry_after_oom
-
-        try:
-            retry = retry_after_oom(self.run_dir)
-        except Exception as err:
-            self.app.call_from_thread(self.notify, in_app_words(str(err)), severity="error")
-            return
-        changes = ", ".join(f"{k} {a} -> {b}" for k, (a, b) in retry.changes.items())
-        if not retry.fits:
-            self.app.call_from_thread(self.notify, f"wrote {retry.run_dir}: {changes}; but the plan still does not fit "
-                                      f"({retry.per_device_gib:.1f} GiB per device): use a GPU with more memory, more "
-                                      "GPUs, or a shorter cutoff_len.", title="Retry written", severity="error", timeout=20)
-            return
-        self.app.call_from_thread(self.notify, f"wrote {retry.run_dir}: {changes}. Start it with sft-tui run.",
-                                  title="Retry written", timeout=15)
+        message, how = retry_for_verdict(self.run_dir)
+        self.app.call_from_thread(lambda: self.notify(message, **how))
 
 
 class MonitorScreen(Screen):

@@ -60,7 +60,9 @@ def cmd_status(args) -> int:
     from tui.runs.summary import run_summary, runs_in
 
     paths = runs_in(Path(args.runs_dir))
-    rows = [run_summary(path) for path in paths]
+    from tui.runs.autoretry import follows_of, lineage_line, lineages
+
+    rows = [run_summary(path) | {"follows": follows_of(path)} for path in paths]
     from tui.cli.history import record_in_history
 
     record_in_history(paths)
@@ -86,18 +88,58 @@ def cmd_status(args) -> int:
             print(f"  {summary['status']}: {summary['detail']}")
         if summary and summary.get("warning"):
             print(f"  warning: {summary['warning']}")
+    for chain in lineages(rows):  # a run and its retries (plan.json's follows), one line each chain
+        print(f"retries: {lineage_line(chain)}")
     return EXIT_OK
 
 
 def cmd_monitor(args) -> int:
     run_dir = Path(args.run_dir)
+    if args.auto_retry < 0:
+        raise UserError(f"--auto-retry {args.auto_retry} is not a number of retries: give 0 (never) or more")
+    if args.auto_retry and not (args.plain or args.json):
+        raise UserError("--auto-retry follows the chain of retries in the terminal: add --plain (or --json)")
     if not (args.plain or args.json):
         from tui.app import run_app
 
         return run_app(monitor=run_dir)
     from tui.cli.notify import notifier_from_args
 
-    return follow_headless(run_dir, as_json=args.json, notifier=notifier_from_args(args))
+    return follow_chain(run_dir, as_json=args.json, notifier=notifier_from_args(args), auto_retry=args.auto_retry)
+
+
+def follow_chain(run_dir: Path, as_json: bool, notifier=None, auto_retry: int = 0) -> int:
+    """Follow the run; with auto_retry, after it ends, write and start the retry its verdict calls for
+    and follow that one (tui.runs.autoretry), up to auto_retry retries. The last run's exit status."""
+    from tui.runs.autoretry import after_run
+
+    left = auto_retry
+    while True:
+        code, kind = follow_headless(run_dir, as_json=as_json, notifier=notifier, with_kind=True)
+        if not auto_retry or kind is None:
+            return code
+        step = after_run(run_dir, kind, left)
+        if step is None:
+            return code
+        if as_json:
+            print_json_line({"kind": "retry" if step.started else "not_retried", "text": step.message,
+                             "run_dir": str(run_dir), "retry_dir": str(step.started) if step.started else None})
+        else:
+            print(f"auto-retry: {step.message}", flush=True)
+        if notifier is not None:
+            from tui.runs.notify import notify
+
+            problem = notify("retried" if step.started else "failed", run_dir, step.message, webhook=notifier.webhook,
+                             terminal=notifier.terminal, desktop=notifier.desktop)
+            if problem:
+                notifier.on_problem(problem)
+            notifier.sent.clear()  # the next run's end is news too
+        if step.started is None:
+            return code
+        from tui.cli.history import record_in_history
+
+        record_in_history([step.started])
+        run_dir, left = step.started, left - 1
 
 
 class GpuPoller:
@@ -125,7 +167,7 @@ class GpuPoller:
         self.sampler.close()
 
 
-def follow_headless(run_dir: Path, as_json: bool, notifier=None) -> int:
+def follow_headless(run_dir: Path, as_json: bool, notifier=None, with_kind: bool = False):
     """Print one line (or JSON object) per event until the run ends; exit with the run's status.
     A notifier (tui.cli.notify: --notify/--webhook) is given every event and picks the run's end
     and the health diagnoses."""
@@ -160,11 +202,11 @@ def follow_headless(run_dir: Path, as_json: bool, notifier=None) -> int:
                         print_failure_details(event, run_dir)
                     if watcher.history_note:  # the watcher recorded the run's end in the run history
                         print(f"sft-tui: {watcher.history_note}", file=sys.stderr)
-                    return exit_status_of(event)
+                    return (exit_status_of(event), event.kind) if with_kind else exit_status_of(event)
             time.sleep(POLL_S)
     except KeyboardInterrupt:
         print("monitor closed; training goes on", file=sys.stderr)
-        return 130
+        return (130, None) if with_kind else 130
     finally:
         if gpus:
             gpus.close()
@@ -274,6 +316,10 @@ def add_run_parsers(sub) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--plain", action="store_true", help="one line per event (step/total, loss, lr, ETA, GPU memory)")
     p.add_argument("--json", action="store_true", help="one JSON object per event")
+    p.add_argument("--auto-retry", type=int, default=0, metavar="N",
+                   help="when the run ends in a failure whose logs call for a fix (oom, host-oom, nan, diverged), "
+                   "write that retry, start it and follow it, up to N retries in a chain (with --plain or --json; 0: "
+                   "never)")
     add_notify_arguments(p)
     p.set_defaults(func=cmd_monitor)
 

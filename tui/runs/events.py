@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 EventKind = Literal["line", "restarted", "started", "resumed", "progress", "metrics", "health", "checkpoint",
-                    "data_warning", "data_error", "oom", "finished", "failed", "stopped", "vanished"]
+                    "data_warning", "data_error", "oom", "finished", "failed", "stopped", "vanished",
+                    "retried"]  # retried: only notified (monitor --auto-retry started the retry)
 
 
 @dataclass
