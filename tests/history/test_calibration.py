@@ -107,7 +107,8 @@ def test_the_memory_estimate_is_judged_against_what_your_runs_reserved(tmp_path)
                                                            "peak_reserved_gib": row["est_per_device_gib"] * 1.3})
     after = plan_json(*ON_3060)
     gib = before["estimate"]["per_device_gib"] * 1.3
-    sentence = f"calibrated from 3 of your runs on {device}: memory +30 %, about {gib:.1f} GiB per device"
+    sentence = f"your 3 runs of this model on {device} peaked at 1.30x the estimate (median): judged on {gib:.1f} GiB per device"
     assert sentence in after["estimate"]["notes"] and sentence not in before["estimate"]["notes"]
+    assert after["estimate"]["history"]["ratio"] == 1.3 and after["estimate"]["fits"]
     assert after["estimate"]["per_device_gib"] == before["estimate"]["per_device_gib"]  # the estimate itself stays
-    assert not any("calibrated" in n for n in plan_json(*ON_3060, "--no-history")["estimate"]["notes"])
+    assert not any("your 3 runs" in n for n in plan_json(*ON_3060, "--no-history")["estimate"]["notes"])

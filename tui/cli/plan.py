@@ -42,6 +42,8 @@ def print_plan(plan, request) -> None:
               f"said {sim['analytic_gib']:.1f} GiB")
     elif plan.simulated:
         print(f"  analytic estimate, not simulated: {plan.simulated['why_not']}")
+    if plan.memory_history:  # tui.plan.calibrated: your runs' peaks against their estimates
+        print(f"  {plan.memory_history['text']}")
     print("  " + memory_bar(est.breakdown, plan.capacity_gib))
     print("  W weights  T trainable, gradients, optimizer  A activations  L logits  O overhead  . free")
     print("  " + "  ".join(f"{k} {v:.2f}" for k, v in est.breakdown.items()) + " (GiB)")

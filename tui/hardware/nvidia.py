@@ -154,6 +154,26 @@ class NvmlUsage:
             samples.append(sample)
         return samples
 
+    def process_memory_mib(self, pids) -> dict[int, int] | None:
+        """Per GPU index, the memory (MiB) NVML says the given processes use (nvmlDeviceGetComputeRunningProcesses'
+        usedGpuMemory), for the GPUs any of them is on; None when NVML cannot be read here at all."""
+        if not self._start():
+            return None
+        nvml, used = self.nvml, {}
+        try:
+            count = nvml.nvmlDeviceGetCount()
+        except Exception:
+            return None
+        for index in range(count):
+            try:
+                mine = [p for p in nvml.nvmlDeviceGetComputeRunningProcesses(nvml.nvmlDeviceGetHandleByIndex(index))
+                        if p.pid in pids]
+            except Exception:  # this GPU cannot say (MIG, permissions): the others still can
+                continue
+            if mine:
+                used[index] = sum((p.usedGpuMemory or 0) for p in mine) // MIB
+        return used
+
     def close(self) -> None:
         if self._ready:
             try:

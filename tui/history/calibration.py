@@ -12,8 +12,9 @@ Two figures, from the runs that measured their tokens/s:
 Each run weighs by how alike it is to the plan (the same model, attention, length and micro-batch count
 most), and the figures are weighted geometric means: one odd run moves them less than the alike ones.
 
-A memory figure the same way: measured peak reserved over the estimated per-device peak (runs that
-recorded vram, RECORD_VRAM=1 on a GPU), for the plan's memory judgement to read.
+A memory figure from the same runs: the measured peak (NVML's per-process figure a monitor sampled, else
+RECORD_VRAM=1's peak reserved) over the per-device estimate the run was planned with, a weighted median,
+for the plan's memory verdict (tui.plan.calibrated).
 """
 
 from __future__ import annotations
@@ -85,17 +86,43 @@ def time_calibration(plan: Alike, history: History | None = None) -> dict | None
             "runs_with_ratio": len(ratios), "runs_with_rate": len(rates)}
 
 
-def memory_calibration(plan: Alike, history: History | None = None) -> dict | None:
-    """{device, method, runs, ratio}: measured peak reserved over the estimated peak, from this device's runs
-    with this method that recorded vram (a CPU records 0: not counted); None without one."""
+def measured_peak_gib(row: dict) -> float | None:
+    """What a run held on its fullest GPU: NVML's figure for its processes (context and allocator cache
+    included), else LLaMA-Factory's RECORD_VRAM max_memory_reserved; None when neither (a CPU records 0)."""
+    for key in ("gpu_peak_max_gib", "peak_reserved_gib"):
+        if (row.get(key) or 0) > 0:
+            return row[key]
+    return None
+
+
+def _weighted_median(pairs: list[tuple[float, float]]) -> float:
+    pairs = sorted(pairs, key=lambda p: p[1])
+    total, seen = sum(w for w, _ in pairs), 0.0
+    for i, (w, value) in enumerate(pairs):
+        seen += w
+        if seen > total / 2:
+            return value
+        if seen == total / 2:  # on the middle between two: their mean
+            return (value + pairs[i + 1][1]) / 2
+    return pairs[-1][1]
+
+
+def memory_calibration(plan: Alike, history: History | None = None, source: str | None = None) -> dict | None:
+    """{device, method, runs, run_ids, same_model, ratio}: the measured peak (measured_peak_gib) over the per-device
+    estimate each run was planned with, the likeness-weighted median over this device's runs with this method (the
+    time calibration's runs, `_runs`), counting only estimates of `source` (analytic or simulated) when given;
+    None without one."""
     own = history is None
     history = history or History()
     try:
-        rows = [r for r in _runs(history, plan) if (r["peak_reserved_gib"] or 0) > 0 and (r["est_per_device_gib"] or 0) > 0]
+        rows = [r for r in _runs(history, plan) if measured_peak_gib(r) and (r["est_per_device_gib"] or 0) > 0
+                and (source is None or (r["est_source"] or "analytic") == source)]
     finally:
         if own:
             history.close()
     if not rows:
         return None
-    pairs = [(likeness(plan, r), r["peak_reserved_gib"] / r["est_per_device_gib"]) for r in rows]
-    return {"device": plan.device, "method": plan.method, "runs": len(rows), "ratio": round(_weighted_geomean(pairs), 4)}
+    pairs = [(likeness(plan, r), measured_peak_gib(r) / r["est_per_device_gib"]) for r in rows]
+    same = sum(1 for r in rows if plan.model_params and r["model_params"] == plan.model_params)
+    return {"device": plan.device, "method": plan.method, "runs": len(rows), "run_ids": [r["run_id"] for r in rows],
+            "same_model": same, "ratio": round(_weighted_median(pairs), 4)}

@@ -49,6 +49,8 @@ def plan_values(spec: dict) -> dict:
         "est_per_device_gib": _number(estimate.get("per_device_gib")),
         "est_breakdown": estimate.get("breakdown"),
         "est_source": source,
+        "est_analytic_gib": _number(simulated.get("analytic_gib")) if source == "simulated" else _number(estimate.get("per_device_gib")),
+        "est_simulated_gib": _number(estimate.get("per_device_gib")) if source == "simulated" else None,
         "est_seconds": _number(time_estimate.get("seconds")),
         "est_tokens": time_estimate.get("tokens"),
         "est_tokens_per_second": _number(time_estimate.get("tokens_per_second")),

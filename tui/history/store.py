@@ -77,6 +77,16 @@ MIGRATIONS = (
     """
     ALTER TABLE runs ADD COLUMN est_datasheet_tokens_per_second REAL;
     """,
+    # Version 4: the peak memory measured while a monitor followed the run (tui.runs.peaks): per GPU, what NVML
+    # says the run's processes used, its largest, and the host RAM of the process tree; beside them the plan's
+    # analytic and simulated estimates, so the next plan's memory is corrected like for like.
+    """
+    ALTER TABLE runs ADD COLUMN gpu_peak_gib TEXT;
+    ALTER TABLE runs ADD COLUMN gpu_peak_max_gib REAL;
+    ALTER TABLE runs ADD COLUMN host_peak_gib REAL;
+    ALTER TABLE runs ADD COLUMN est_analytic_gib REAL;
+    ALTER TABLE runs ADD COLUMN est_simulated_gib REAL;
+    """,
 )
 VERSION = len(MIGRATIONS)
 
@@ -84,8 +94,9 @@ COLUMNS = ("model", "model_params", "device", "vendor", "gpus", "method", "atten
            "planned_steps", "settings", "est_per_device_gib", "est_breakdown", "est_source", "est_seconds", "est_tokens",
            "est_tokens_per_second", "est_datasheet_tokens_per_second", "est_flops_per_token", "outcome", "outcome_reason", "peak_allocated_gib",
            "peak_reserved_gib", "tokens_per_second", "seconds_per_step", "runtime_s", "steps_done", "train_loss",
-           "eval_loss", "signature")
-JSON_COLUMNS = ("settings", "est_breakdown")
+           "eval_loss", "signature", "gpu_peak_gib", "gpu_peak_max_gib", "host_peak_gib", "est_analytic_gib",
+           "est_simulated_gib")
+JSON_COLUMNS = ("settings", "est_breakdown", "gpu_peak_gib")
 
 
 class HistoryProblem(SftTuiError):

@@ -2,8 +2,8 @@
 run history has seen, the datasheet estimate is scaled by the speed those runs measured against theirs,
 and a device with no datasheet peak (a CPU) gets a time at the FLOP/s its runs achieved. The estimate's
 `calibration` says so, with the sentence the plan prints; `--no-history` plans without it. The memory
-estimate is judged the same way (what those runs reserved over their estimate): a note, and a warning
-when the plan would not fit at that ratio.
+verdict learns from the same runs (what they peaked at over their estimate, the median): one run is a
+note, two or more judge fits / tight / does not fit on the corrected figure (`estimate.history`).
 
 The history is read, never written, here; a history that cannot be read leaves the estimate as it was.
 """
@@ -65,19 +65,49 @@ def calibrated_time(t: TimeEstimate, cal: dict, device: str) -> TimeEstimate | N
                    assumptions=[text] + t.assumptions, calibration=calibration)
 
 
-def judge_memory(plan, cal: dict, device: str) -> None:
-    """The memory estimate beside what this device's runs reserved against theirs: a note, and a warning when
-    that much would not fit. The estimate and the planner's choices stay as they were."""
+MIN_RUNS_TO_CORRECT = 2  # one run notes its ratio; from two on, the verdict is judged on the corrected figure
+MEMORY_WARNINGS = ("does not fit:", "tight:")
+
+
+def correct_memory(plan, cal: dict, device: str) -> None:
+    """The memory verdict from what this device's runs peaked at against their estimates (tui.history.calibration):
+    the note always; from MIN_RUNS_TO_CORRECT runs on, fits / tight / does not fit judged on the estimate times
+    their median ratio (that figure and no lower), the memory warnings and suggestions with it. The estimate, its
+    breakdown and the settings stay as the planner chose them; `estimate.history` in the JSON says all of it."""
     from tui.plan.values import SAFETY_MARGIN
 
-    gib = plan.estimate.per_device_gib * cal["ratio"]
-    text = (f"calibrated from {cal['runs']} of your runs on {device}: memory {_percent(cal['ratio'])}, "
-            f"about {gib:.1f} GiB per device")
+    n, ratio, estimated = cal["runs"], cal["ratio"], plan.estimate.per_device_gib
+    runs = f"your {n} run{'s' if n != 1 else ''}"
+    of = "of this model" if cal["same_model"] == n else "like this one"
+    text = f"{runs} {of} on {device} peaked at {ratio:.2f}x the estimate" + (" (median)" if n > 1 else "")
+    corrected = estimated * ratio
+    applied = n >= MIN_RUNS_TO_CORRECT
+    if applied:
+        text += f": judged on {corrected:.1f} GiB per device"
+    else:
+        text += f"; one run is not enough to judge by ({MIN_RUNS_TO_CORRECT} are), so the verdict is the estimate's"
     plan.estimate.notes.append(text)
-    usable = plan.capacity_gib * (1 - SAFETY_MARGIN)
-    if plan.fits and gib > usable:
-        plan.warnings.append(f"{text}: more than the {usable:.1f} GiB usable, so this plan may run out of memory "
-                             "(a smaller per_device_train_batch_size or cutoff_len would leave room)")
+    plan.memory_history = {"text": text, "device": device, "method": cal["method"], "runs": n, "run_ids": cal["run_ids"],
+                           "same_model": cal["same_model"], "ratio": ratio, "estimated_gib": round(estimated, 3),
+                           "corrected_gib": round(corrected, 3) if applied else None, "applied": applied,
+                           "fits_uncorrected": plan.fits}
+    if not applied:
+        return
+    was_fit, usable = plan.fits, plan.usable_gib
+    plan.fits = corrected <= usable
+    fresh = []
+    if not plan.fits:
+        fresh.append(f"does not fit: needs {corrected:.1f} GiB per device by your runs' peaks "
+                     f"(the estimate {estimated:.1f} GiB), {usable:.1f} GiB usable")
+    elif corrected > plan.capacity_gib * (1 - 2 * SAFETY_MARGIN):
+        fresh.append(f"tight: {corrected:.1f} of {usable:.1f} usable GiB by your runs' peaks, within the safety margin "
+                     "of the limit")
+    plan.warnings = fresh + [w for w in plan.warnings if not w.startswith(MEMORY_WARNINGS) and "no longer fits" not in w]
+    if plan.fits and not was_fit:
+        plan.suggestions = []
+    elif was_fit and not plan.fits:
+        plan.suggestions = ["a smaller per_device_train_batch_size, with more gradient_accumulation_steps",
+                            f"a shorter cutoff_len than {plan.settings.get('cutoff_len')}"]
 
 
 def apply_history(plan, request, enabled: bool = True):
@@ -88,7 +118,8 @@ def apply_history(plan, request, enabled: bool = True):
     alike = alike_of(plan, request)
     try:
         cal = time_calibration(alike) if plan.time_estimate is not None else None
-        memory = memory_calibration(alike)
+        source = "simulated" if (plan.simulated or {}).get("peak_gib") is not None else "analytic"
+        memory = memory_calibration(alike, source=source)
     except HistoryProblem:
         return plan
     if cal is not None:
@@ -96,5 +127,5 @@ def apply_history(plan, request, enabled: bool = True):
         if calibrated is not None:
             plan.time_estimate = calibrated
     if memory is not None:
-        judge_memory(plan, memory, alike.device)
+        correct_memory(plan, memory, alike.device)
     return plan

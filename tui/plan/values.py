@@ -95,6 +95,7 @@ class Plan:
     host_ram: HostRam | None = None  # tui.plan.host_ram: RAM per node, with its parts
     cutoff_options: list[dict] = field(default_factory=list)  # fitting.cutoff_options: each cutoff's cost
     simulated: dict | None = None  # tui.plan.simulated: the simulated step, or why not (set where it was asked)
+    memory_history: dict | None = None  # tui.plan.calibrated: what your past runs peaked at against their estimate
     shape: Any = field(default=None, repr=False, compare=False)  # the TrainingShape it was estimated at
 
     @property
@@ -120,6 +121,7 @@ class Plan:
                 "notes": self.estimate.notes,
                 **(self.host_ram.to_json() if self.host_ram else {}),
                 **({"simulated": self.simulated} if self.simulated is not None else {}),
+                **({"history": self.memory_history} if self.memory_history is not None else {}),
             },
             "reasons": {k: r.to_json() for k, r in self.reasons.items()},
             "steps": self.steps,

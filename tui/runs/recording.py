@@ -2,7 +2,8 @@
 what its own files measured, so a run nobody watched is recorded the first time anything sees it.
 
 Measured from the files: peak memory from trainer_log.jsonl's vram_allocated/vram_reserved (GiB; written
-by LLaMA-Factory with RECORD_VRAM=1, which run_sft.sh sets), tokens/s and runtime from the follower's
+by LLaMA-Factory with RECORD_VRAM=1, which run_sft.sh sets: torch's max_memory_allocated/reserved on rank 0),
+the per-GPU peak of the run's processes and the host RAM of its tree from peaks.json (tui.runs.peaks), tokens/s and runtime from the follower's
 reading of the logs (tui.runs.speed), seconds per step, the final train and eval loss.
 
 Recording never stops a command: every problem with the history file becomes one sentence the caller
@@ -19,9 +20,10 @@ from tui.history.record import plan_values
 from tui.history.store import History, HistoryProblem
 from tui.runs.lifecycle import ENDED, RunError, output_dir_of, run_status
 from tui.runs.logfiles import TRAINER_LOG, read_trainer_log, tail_offset
+from tui.runs.peaks import PEAKS_FILE, peak_columns
 
 OPEN_AT_TAIL_BYTES, TAIL_LINES = 4 * 1024 * 1024, 200  # tui.runs.watch's: a long train.log is read from its tail
-SIGNATURE_FILES = ("train.log", "exit_code", "run.pid", "state.json", "plan.json")
+SIGNATURE_FILES = ("train.log", "exit_code", "run.pid", "state.json", "plan.json", PEAKS_FILE)
 
 
 def files_signature(run_dir: Path, output_dir: Path | None) -> str:
@@ -68,6 +70,7 @@ def measure_run(run_dir: Path) -> dict:
     rows = read_trainer_log(output_dir) if output_dir else []
     values["peak_allocated_gib"] = _peak(rows, "vram_allocated")
     values["peak_reserved_gib"] = _peak(rows, "vram_reserved")
+    values |= peak_columns(run_dir)  # what NVML and /proc measured while a monitor followed it (tui.runs.peaks)
     done = follower.step - (follower.resumed_at or 0)
     values["steps_done"] = follower.step or None
     if status.status in ENDED or status.status == "running":

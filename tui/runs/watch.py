@@ -12,6 +12,7 @@ from tui.runs.diagnoses import nan_loss_warning
 from tui.runs.follower import Event, Follower
 from tui.runs.lifecycle import ENDED, RunStatus, run_status
 from tui.runs.logfiles import format_duration, tail_offset
+from tui.runs.peaks import PeakRecorder
 from tui.runs.speed import speed_text
 
 # A log bigger than this is opened at its last lines (the numbers come from trainer_log.jsonl,
@@ -21,7 +22,7 @@ TAIL_LINES = 200
 
 
 class RunWatcher:
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, nvml=None):
         self.run_dir = Path(run_dir).resolve()
         self.status: RunStatus = run_status(self.run_dir)
         log = self.run_dir / "train.log"
@@ -32,14 +33,18 @@ class RunWatcher:
         self.follower = Follower(self.run_dir, self.output_dir, offset)
         self.ended = False
         self.history_note: str | None = None  # why the run history could not record the run's end (one sentence)
+        self.peaks = PeakRecorder(self.run_dir, nvml)  # its processes' peak GPU memory and host RAM (peaks.json)
 
     def poll(self) -> list[Event]:
         """New events; the last one is finished/failed/stopped/vanished once the run has ended."""
         if self.ended:
             return self.follower.poll()
         self.status = run_status(self.run_dir, self.output_dir)
+        if self.status.status == "running" and self.status.pid:
+            self.peaks.sample(self.status.pid)
         events = self.follower.poll()
         if self.status.status in ENDED:
+            self.peaks.close()
             events += self.follower.poll()  # whatever was written between the two reads
             events.append(self.end_event(self.status))
             self.ended = True
