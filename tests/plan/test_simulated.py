@@ -227,3 +227,36 @@ def test_simulate_calibrates_the_analytic_model_on_two_simulated_steps(gemma2_di
     truth = q.estimate.per_device_gib
     assert abs(predicted / truth - 1) < 0.03, (predicted, truth, analytic)
     assert abs(predicted / truth - 1) < abs(analytic / truth - 1)
+
+
+def test_simulate_a_zero_plan_runs_its_shards_as_stand_ins_on_the_simulated_terms(gemma2_dir):
+    """Two GPUs too small for one's full fine-tuning step: the planner shards with DeepSpeed ZeRO-2,
+    which the fake step does not run; the one-GPU step is simulated and its gradients and optimizer
+    states held at the analytic per-rank fraction (half on two ranks), named as a stand-in."""
+    import copy
+
+    small = gemma2_dir.parent / "small-gemma2-simulated"
+    small.mkdir(exist_ok=True)
+    (small / "config.json").write_text(json.dumps({**TINY_GEMMA2, "vocab_size": 32000, "hidden_size": 256,
+                                                   "intermediate_size": 1024, "num_hidden_layers": 4,
+                                                   "head_dim": 64}), encoding="utf-8")
+
+    def two_gpus(capacity):
+        req = request(small, capacity, {"finetuning_type": "full", "cutoff_len": 512})
+        second = copy.copy(req.devices[0])
+        second.index = 1
+        req.devices.append(second)
+        return req
+
+    sharded_req, roomy_req = two_gpus(1.0), two_gpus(1.2)
+    sharded, roomy = plan(sharded_req), plan(roomy_req)
+    assert (sharded.zero_stage, roomy.zero_stage) == (2, 0)
+    simulated.apply_simulation(sharded, sharded_req, python=PYTHON, replan=False)
+    simulated.apply_simulation(roomy, roomy_req, python=PYTHON, replan=False)
+    assert sharded.simulated["peak_gib"] is not None, sharded.simulated
+    assert any(s.startswith("DeepSpeed ZeRO-2 over 2 GPUs") for s in sharded.simulated["stand_ins"])
+    assert sharded.simulated["peak_gib"] < roomy.simulated["peak_gib"]
+    for kind in ("gradients", "optimizer_state"):
+        if roomy.simulated["breakdown"].get(kind):
+            assert sharded.simulated["breakdown"][kind] == pytest.approx(roomy.simulated["breakdown"][kind] / 2, rel=0.02)
+    assert sharded.simulated["breakdown"]["weights"] == pytest.approx(roomy.simulated["breakdown"]["weights"], rel=0.01)

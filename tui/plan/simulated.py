@@ -12,7 +12,8 @@ Answers are cached in the user cache dir (`simulated/<sha256 of version, config.
 so a plan is simulated once. It is on for users wherever a training environment with
 LLaMA-Factory is found; `plan --no-simulate` or SFT_TUI_SIMULATE=0 (the test suite sets it, so
 unrelated tests never start a simulation) keep the analytic estimate, with one note saying so,
-as does a plan the simulation cannot run yet (DeepSpeed, Liger, Unsloth, GaLore ...). bitsandbytes
+as does a plan the simulation cannot run yet (Unsloth, GaLore ...); DeepSpeed ZeRO and Liger are
+run as stand-ins on the simulated terms (tui/plan/simulated_standins.py). bitsandbytes
 quantization and optimizers run as stand-ins of the same memory (tui/lf/simulate_standins.py),
 named in `simulated.stand_ins`.
 """
@@ -40,8 +41,6 @@ BAR_KIND = {"weights": "weights", "trainable": "trainable", "gradients": "gradie
             "backward": "activations", "inputs": "activations", "logits": "logits"}
 # Plan settings the simulation cannot run yet, with why (a stand-in of the same memory is to come).
 NOT_SIMULATED = (
-    ("deepspeed", "DeepSpeed ZeRO sharding is not simulated yet"),
-    ("enable_liger_kernel", "Liger kernels are not simulated yet"),
     ("use_unsloth", "Unsloth is not simulated yet"),
     ("use_galore", "GaLore is not simulated yet"), ("use_apollo", "APOLLO is not simulated yet"),
     ("use_badam", "BAdam is not simulated yet"),
@@ -83,8 +82,6 @@ def cannot_simulate(plan) -> str | None:
             return why
     if s.get("quantization_bit") and s.get("quantization_method", "bnb") != "bnb":
         return f"{s['quantization_method']} quantization is not simulated (bitsandbytes is, by a stand-in)"
-    if plan.n_gpus * plan.nodes > 1 and plan.zero_stage:
-        return "DeepSpeed ZeRO sharding is not simulated yet"
     if s.get("optim") and s["optim"] not in SIMULATED_OPTIMIZERS:
         return f"the optimizer {s['optim']} is not simulated yet"
     if s.get("finetuning_type", "lora") not in ("lora", "full", "freeze"):
@@ -255,6 +252,9 @@ def _judge(plan, request, answer: dict, how: str, seconds: float) -> None:
     from tui.plan.fitting import fits
     from tui.plan.planner import plan_warnings
 
+    from tui.plan.simulated_standins import apply_standins
+
+    answer = apply_standins(answer, plan.shape)  # ZeRO's shards and Liger's chunked logits, per rank
     analytic = plan.estimate
     breakdown = dict.fromkeys(("weights", "trainable", "gradients", "optimizer", "activations", "logits"), 0.0)
     for kind, size in answer["breakdown"].items():

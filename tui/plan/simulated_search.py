@@ -15,6 +15,7 @@ from dataclasses import replace
 from tui.plan.memory import GIB, estimate
 from tui.plan.memory_calibration import Calibration, fit, half_length, parts
 from tui.plan.reserve import simulated_reserve_gib
+from tui.plan.simulated_standins import apply_standins
 
 # The simulated kinds (tui/lf/simulate_tracker.py) of the analytic model's fixed terms.
 SIMULATED_FIXED = ("weights", "trainable", "gradients", "optimizer_state")
@@ -37,6 +38,7 @@ def calibrate(plan, request, simulate_at) -> Calibration | None:
     answer = simulate_at(plan, half)
     if answer is None:
         return None
+    answer = apply_standins(answer, replace(plan.shape, seq_len=half))  # as the first step's were
     uncalibrated = replace(plan.shape, calibration=None)
     fixed, growing = parts(estimate(uncalibrated).breakdown)
     _, growing_half = parts(estimate(replace(uncalibrated, seq_len=half)).breakdown)
