@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from tests.runs.recorded import recorded_run
+from tui.history.record import compared
 from tui.history.store import History
 from tui.runs.peaks import PEAKS_FILE
 from tui.runs.processes import ProcessTable
@@ -91,6 +92,9 @@ def test_a_monitor_records_the_peak_gpu_memory_of_the_runs_processes(tmp_path):
     plan = json.loads((run_dir / "plan.json").read_text())["plan"]["estimate"]
     assert row["est_per_device_gib"] == round(plan["per_device_gib"], 3) or row["est_per_device_gib"] == plan["per_device_gib"]
     assert row["est_analytic_gib"] == row["est_per_device_gib"] and row["est_simulated_gib"] is None
+    memory = compared(row)["memory"]  # what `sft-tui history --json` and its table show
+    assert memory["measured_gib"] == 3.0 and memory["measured_gpu_peak_gib"] == {"0": 3.0}
+    assert memory["error_pct"] == round((row["est_per_device_gib"] - 3.0) / 3.0 * 100, 1)
 
 
 def sft_tui(*args) -> subprocess.CompletedProcess:

@@ -39,7 +39,8 @@ def _pct(value) -> str:
 
 def cells(run: dict, marked: bool) -> tuple:
     m, t = run["memory"], run["time"]
-    measured = m["measured_reserved_gib"] if m["measured_reserved_gib"] is not None else m["measured_allocated_gib"]
+    measured = m["measured_gib"] if m["measured_gib"] is not None else (  # NVML's, else RECORD_VRAM's (a CPU's 0)
+        m["measured_reserved_gib"] if m["measured_reserved_gib"] is not None else m["measured_allocated_gib"])
     rate = t["measured_tokens_per_second"]
     return ("•" if marked else " ", run["run_id"], run["outcome"] or "-", run["device"] or "-", run["method"] or "-",
             f"{_gib(m['estimated_gib'])} / {_gib(measured)}", _pct(m["error_pct"]),

@@ -87,7 +87,8 @@ def cmd_history(args) -> int:
     table = [header]
     for r in rows:
         m, t = r["memory"], r["time"]
-        measured = m["measured_reserved_gib"] if m["measured_reserved_gib"] is not None else m["measured_allocated_gib"]
+        measured = m["measured_gib"] if m["measured_gib"] is not None else (  # NVML's, else RECORD_VRAM's (a CPU's 0)
+        m["measured_reserved_gib"] if m["measured_reserved_gib"] is not None else m["measured_allocated_gib"])
         table.append((
             r["run_id"], r["outcome"] or "-", r["device"] or "-", r["method"] or "-",
             f"{_gib(m['estimated_gib'])} / {_gib(measured)}{_error(m['error_pct'])}",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from tui.history.record import measured_peak_gib
 from tui.history.store import History
 
 USABLE_OUTCOMES = ("finished", "stopped")
@@ -84,15 +85,6 @@ def time_calibration(plan: Alike, history: History | None = None) -> dict | None
             "speed_ratio": round(_weighted_geomean(ratios), 4) if ratios else None,
             "flops_per_second": _weighted_geomean(rates) if rates else None,
             "runs_with_ratio": len(ratios), "runs_with_rate": len(rates)}
-
-
-def measured_peak_gib(row: dict) -> float | None:
-    """What a run held on its fullest GPU: NVML's figure for its processes (context and allocator cache
-    included), else LLaMA-Factory's RECORD_VRAM max_memory_reserved; None when neither (a CPU records 0)."""
-    for key in ("gpu_peak_max_gib", "peak_reserved_gib"):
-        if (row.get(key) or 0) > 0:
-            return row[key]
-    return None
 
 
 def _weighted_median(pairs: list[tuple[float, float]]) -> float:

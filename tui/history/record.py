@@ -68,10 +68,20 @@ def error_pct(estimated, measured) -> float | None:
     return round((estimated - measured) / measured * 100, 1)
 
 
+def measured_peak_gib(row: dict) -> float | None:
+    """What a run held on its fullest GPU: NVML's figure for its processes (tui.runs.peaks: context and allocator
+    cache included), else RECORD_VRAM=1's peak reserved, else its peak allocated; None when none of them is above
+    0 (a CPU records 0). The one figure the history compares and the memory calibration divides."""
+    for key in ("gpu_peak_max_gib", "peak_reserved_gib", "peak_allocated_gib"):
+        if (row.get(key) or 0) > 0:
+            return row[key]
+    return None
+
+
 def compared(row: dict) -> dict:
     """One run of `sft-tui history --json`: what it was, how it ended, and memory and time estimated
     against measured, each with its error."""
-    memory_measured = row.get("peak_reserved_gib") or row.get("peak_allocated_gib")
+    memory_measured = measured_peak_gib(row)
     return {
         "run_id": row["run_id"], "run_dir": row["run_dir"], "first_seen": row["first_seen"], "model": row["model"],
         "device": row["device"], "vendor": row["vendor"], "gpus": row["gpus"], "method": row["method"],
@@ -79,7 +89,10 @@ def compared(row: dict) -> dict:
         "memory": {"estimated_gib": row["est_per_device_gib"], "source": row["est_source"],
                    "breakdown": row["est_breakdown"],
                    "measured_allocated_gib": row["peak_allocated_gib"], "measured_reserved_gib": row["peak_reserved_gib"],
-                   "error_pct": error_pct(row["est_per_device_gib"], memory_measured or None)},
+                   "measured_gpu_peak_gib": row.get("gpu_peak_gib"), "measured_host_peak_gib": row.get("host_peak_gib"),
+                   "measured_gib": memory_measured,
+                   "estimated_analytic_gib": row.get("est_analytic_gib"), "estimated_simulated_gib": row.get("est_simulated_gib"),
+                   "error_pct": error_pct(row["est_per_device_gib"], memory_measured)},
         "time": {"estimated_seconds": row["est_seconds"], "measured_seconds": row["runtime_s"],
                  "error_pct": error_pct(row["est_seconds"], row["runtime_s"]),
                  "estimated_tokens_per_second": row["est_tokens_per_second"],
