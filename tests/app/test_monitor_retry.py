@@ -69,3 +69,20 @@ async def test_a_run_no_retry_fixes_is_refused_in_one_notification(tmp_path, mon
     assert said == ["bad is not retried: it failed: RuntimeError: my callback broke (exit 1) (no retry fixes that: "
                     "read the traceback in train.log: no change of settings is known to fix it)."]
     assert not list(run_dir.parent.glob("*-retry*"))
+
+
+async def test_the_monitor_told_to_retry_by_itself_says_why_a_run_is_not_retried(tmp_path, monkeypatch):
+    """`sft-tui monitor RUN_DIR --auto-retry 1` (the app): a failure no retry fixes ends the chain, said."""
+    run_dir = export_for(tmp_path, "bad", "per_device_train_batch_size=2")
+    (tmp_path / "t.log").write_text("Traceback (most recent call last):\nRuntimeError: my callback broke\n")
+    lay(run_dir, tmp_path / "t.log", 1, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("tui.app.monitor.RunMonitor.poll_gpus", lambda self: None)
+    app = SftTuiApp(monitor=run_dir, auto_retry=1)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await open_monitor(app, pilot)
+        await until(pilot, lambda: any("is not retried" in n for n in notes(app)), "the chain's end", 40)
+        assert [n for n in notes(app) if "is not retried" in n] == [
+            "run bad ended and is not retried: it failed: RuntimeError: my callback broke (exit 1) (no retry fixes that: "
+            "read the traceback in train.log: no change of settings is known to fix it)"]
+    assert not list(run_dir.parent.glob("*-retry*"))

@@ -95,3 +95,29 @@ async def test_start_asks_before_a_run_planned_for_other_hardware(tiny_model_dir
         ended = app.query_one("RunMonitor").ended_event
         assert ended.kind == "failed" and ended.text.startswith("This machine cannot train in bf16")
         assert "This machine cannot train in bf16" in str(app.query_one("#diagnosis-text", Static).render())
+
+
+async def test_the_switch_retries_a_nan_run_by_itself_and_the_monitor_follows_the_retry(tiny_model_dir, tmp_path):
+    from textual.widgets import Select
+
+    run_dir = export(tmp_path, tiny_model_dir, "nan", 2, None, "--set", "learning_rate=1e30", "--set", "max_grad_norm=0",
+                     "--set", "logging_nan_inf_filter=false", "--set", "save_steps=1")
+    app = SftTuiApp(state=WizardState(run_dir=run_dir))
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.go_to("run")
+        await settle(app, pilot)
+        app.query_one("#auto-retry", Select).value = 1  # "retry by itself up to 1 time"
+        await press(app, pilot, "#start-run")
+
+        def retry_ended():
+            monitors = app.query("RunMonitor")
+            return monitors and monitors.first().run_dir.name == "nan-retry1" and monitors.first().ended_event
+
+        await wait_until(pilot, retry_ended, "the retry started by itself, followed to its end")
+        await wait_until(pilot, lambda: any("no automatic retry is left" in str(n.message) for n in app._notifications),
+                         "the chain's end said")
+        said = [str(n.message) for n in app._notifications]
+        assert ("run nan ended: the loss went NaN at step 3; started retry nan-retry1 from checkpoint-1 with "
+                "learning_rate 5e+29, max_grad_norm 1") in said, said
+        assert len(app.query("RunMonitor")) == 1
+    assert sorted(p.name for p in run_dir.parent.iterdir()) == ["nan", "nan-retry1"]

@@ -41,9 +41,10 @@ class SftTuiApp(WorkerErrors, App):
         Binding("q", "quit", "Quit", show=False),
     ]
 
-    def __init__(self, monitor: Path | None = None, state: WizardState | None = None):
+    def __init__(self, monitor: Path | None = None, state: WizardState | None = None, auto_retry: int = 0):
         super().__init__()
         self.monitor_dir = Path(monitor) if monitor else None
+        self.auto_retry = auto_retry  # `sft-tui monitor RUN_DIR --auto-retry N`
         self.state = state or WizardState()
         self.saved_choices = self.state.choices()  # what quitting may drop without asking: the start, or the last export
         self.quit_question: Confirm | None = None
@@ -59,7 +60,7 @@ class SftTuiApp(WorkerErrors, App):
             from tui.app.monitor import MonitorScreen
 
             self.sub_title = "monitor"
-            self.push_screen(MonitorScreen(self.monitor_dir))
+            self.push_screen(MonitorScreen(self.monitor_dir, auto_retry=self.auto_retry))
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = True) -> None:
         """Every message here is plain text (paths, LLaMA-Factory's errors, model output): never markup."""

@@ -30,11 +30,11 @@ from textual.widgets import (
 from textual_plotext import PlotextPlot
 
 from tui.app.after_training import AfterTraining
+from tui.app.chain import RetryChain
 from tui.app.health import HealthPanel, alert, retry_for_verdict
 from tui.app.loss_curve import LossCurve
 from tui.app.wizard.widgets import Confirm
 from tui.app.wizard.wording import in_app_words
-from tui.app.workers import WorkerErrors
 from tui.runs.lifecycle import (
     ENDED,  # a run's last event is named after its ended status
 )
@@ -63,7 +63,7 @@ class ConfirmStop(Confirm):
                          "`sft-tui run RUN_DIR --resume` continues from later.", "Stop the run", "Keep training")
 
 
-class RunMonitor(WorkerErrors, Vertical):
+class RunMonitor(RetryChain, Vertical):
     """Follows one run directory. Used by the wizard's Run step and by `sft-tui monitor`."""
 
     BINDINGS = [
@@ -76,9 +76,10 @@ class RunMonitor(WorkerErrors, Vertical):
     ]
     can_focus = True
 
-    def __init__(self, run_dir: Path, **kwargs):
+    def __init__(self, run_dir: Path, auto_retry: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.run_dir = Path(run_dir).resolve()
+        self.auto_retry = auto_retry  # retries left to start by themselves (tui.app.chain)
         self.watcher: RunWatcher | None = None
         self.live = False
         self.curve = LossCurve()
@@ -252,6 +253,7 @@ class RunMonitor(WorkerErrors, Vertical):
 
     def ended(self, event) -> None:
         self.ended_event = event
+        self.chain_on(event.kind)
         self._dirty_plot = True
         if event.kind == "finished":
             output_dir = event.data.get("output_dir")
@@ -374,14 +376,14 @@ class RunMonitor(WorkerErrors, Vertical):
 class MonitorScreen(Screen):
     """`sft-tui monitor RUN_DIR`: the monitor alone, attached to any run."""
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, auto_retry: int = 0):
         super().__init__()
-        self.run_dir = run_dir
+        self.run_dir, self.auto_retry = run_dir, auto_retry
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield RunMonitor(self.run_dir)
+        yield RunMonitor(self.run_dir, auto_retry=self.auto_retry)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(RunMonitor).focus()
+        self.query(RunMonitor).first().focus()

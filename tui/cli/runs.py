@@ -97,12 +97,10 @@ def cmd_monitor(args) -> int:
     run_dir = Path(args.run_dir)
     if args.auto_retry < 0:
         raise UserError(f"--auto-retry {args.auto_retry} is not a number of retries: give 0 (never) or more")
-    if args.auto_retry and not (args.plain or args.json):
-        raise UserError("--auto-retry follows the chain of retries in the terminal: add --plain (or --json)")
     if not (args.plain or args.json):
         from tui.app import run_app
 
-        return run_app(monitor=run_dir)
+        return run_app(monitor=run_dir, auto_retry=args.auto_retry)
     from tui.cli.notify import notifier_from_args
 
     return follow_chain(run_dir, as_json=args.json, notifier=notifier_from_args(args), auto_retry=args.auto_retry)
@@ -318,8 +316,7 @@ def add_run_parsers(sub) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per event")
     p.add_argument("--auto-retry", type=int, default=0, metavar="N",
                    help="when the run ends in a failure whose logs call for a fix (oom, host-oom, nan, diverged), "
-                   "write that retry, start it and follow it, up to N retries in a chain (with --plain or --json; 0: "
-                   "never)")
+                   "write that retry, start it and follow it, up to N retries in a chain (0: never)")
     add_notify_arguments(p)
     p.set_defaults(func=cmd_monitor)
 

@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import (
     Button,
+    Select,
     Static,
 )
 
@@ -49,6 +50,9 @@ class RunStep(WorkerErrors, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Export a bundle in step 5 first.", id="run-intro")
+        # monitor --auto-retry N: the retry the run's verdict names, written and started by itself (tui.app.chain)
+        yield Select([(f"retry by itself up to {n} time{'s' if n > 1 else ''}", n) for n in (1, 2, 3)],
+                     prompt="never retry by itself", id="auto-retry")
         yield Button("Start training", variant="success", id="start-run")
         yield Button("", variant="warning", id="start-stale")  # the old bundle, once the plan changed
         yield Button("", id="show-previous")
@@ -98,6 +102,7 @@ class RunStep(WorkerErrors, Vertical):
             # a bundle not started yet (the first, or one exported after a run started here)
             intro.update(Text(f"Run directory: {run_dir}"))
             self.query_one("#start-run").display = True
+            self.query_one("#auto-retry").display = True
             old.display = False
         if watching is not None:
             self.query_one("RunMonitor").display = False
@@ -158,10 +163,11 @@ class RunStep(WorkerErrors, Vertical):
     def attach(self, run_dir: Path) -> None:
         from tui.app.monitor import RunMonitor
 
-        for selector in ("#start-run", "#start-stale", "#run-intro", "#show-previous"):
+        retries = self.query_one("#auto-retry", Select).value
+        for selector in ("#start-run", "#start-stale", "#run-intro", "#show-previous", "#auto-retry"):
             self.query_one(selector).display = False
         for old in self.query("RunMonitor"):
             old.remove()
-        monitor = RunMonitor(run_dir)
+        monitor = RunMonitor(run_dir, auto_retry=retries if isinstance(retries, int) else 0)
         self.query_one("#monitor-slot").mount(monitor)
         monitor.focus()
