@@ -87,6 +87,7 @@ WIZARD = [  # (the worker's group, what to make raise, how to start it, the word
     ("model", "tui.models.resolve.resolve_model", start_model, "looking up the model"),
     ("validate", "tui.datasets.validate.validate_paths", start_validation, "validating the dataset"),
     ("plan", "tui.plan.planner.plan", start_plan, "planning"),
+    ("simulate", "tui.plan.simulated.apply_simulation", start_plan, "simulating the plan's training step"),
     ("demo", "tui.runs.demo.prepare_demo", start_demo, "preparing the demo"),
 ]
 WITH_A_RUN = [

@@ -21,6 +21,7 @@ DOING = {
     "model": "looking up the model",
     "validate": "validating the dataset",
     "plan": "planning",
+    "simulate": "simulating the plan's training step",
     "start": "starting the run",
     "demo": "preparing the demo",
     "compare": "comparing the runs",

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from tui.plan.memory import GIB, Estimate
 from tui.plan.reserve import allocator_mode, analytic_reserve_gib, context_gib, overhead_words, simulated_reserve_gib
+from tui.plan.simulate_process import mark_not_simulated, run_script
 
 SIMULATE_SCRIPT = Path(__file__).parents[1] / "lf" / "simulate_step.py"
 SIMULATE_VERSION = 6  # bump when simulate_step.py measures differently: old cache entries are ignored
@@ -125,14 +126,14 @@ def cache_path(config: dict, settings: dict) -> Path:
     return user_cache_dir() / "simulated" / f"{key}.json"
 
 
-def run_simulation(config: dict, settings: dict, python: Path, timeout: float = TIMEOUT_S) -> dict:
-    """simulate_step.py's answer for one config and settings, uncached (RuntimeError when none)."""
+def run_simulation(config: dict, settings: dict, python: Path, timeout: float = TIMEOUT_S, cancel=None) -> dict:
+    """simulate_step.py's answer for one config and settings, uncached (RuntimeError when none;
+    SimulationCancelled, its process killed, once the threading.Event `cancel` is set)."""
     with tempfile.TemporaryDirectory(prefix="sft-tui-simulate-") as tmp:
         (Path(tmp) / "config.json").write_text(json.dumps(config), encoding="utf-8")
         request = json.dumps({"model": tmp, "settings": settings})
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", DO_NOT_TRACK="1")
-        done = subprocess.run([str(python), str(SIMULATE_SCRIPT), "-"], input=request, capture_output=True,
-                              text=True, timeout=timeout, check=False, env=env)
+        done = run_script([str(python), str(SIMULATE_SCRIPT), "-"], request, timeout, env, cancel)
     for line in reversed(done.stdout.splitlines()):
         if line.startswith("{"):
             try:
@@ -147,7 +148,8 @@ def run_simulation(config: dict, settings: dict, python: Path, timeout: float = 
     raise RuntimeError(last[:300])
 
 
-def simulate_cached(config: dict, settings: dict, python: Path | None, progress=None) -> tuple[dict | None, str]:
+def simulate_cached(config: dict, settings: dict, python: Path | None, progress=None,
+                    cancel=None) -> tuple[dict | None, str]:
     """(answer, "cached"/"simulated") or (None, why not)."""
     cache = cache_path(config, settings)
     try:
@@ -160,7 +162,7 @@ def simulate_cached(config: dict, settings: dict, python: Path | None, progress=
         progress(f"simulating one training step of the model on fake tensors (batch "
                  f"{settings['per_device_train_batch_size']} x {settings['cutoff_len']} tokens) ...")
     try:
-        answer = run_simulation(config, settings, python)
+        answer = run_simulation(config, settings, python, cancel=cancel)
     except (OSError, RuntimeError, subprocess.TimeoutExpired) as err:
         return None, f"the simulation failed ({str(err)[:200]})"
     from tui.common.files import atomic_write
@@ -180,7 +182,7 @@ def _training_python() -> Path | None:
 
 
 def apply_simulation(plan, request, enabled: bool = True, python: Path | None = None, progress=None,
-                     replan: bool = True):
+                     replan: bool = True, cancel=None):
     """Judge `plan` on its simulated step where one can be had (its estimate, fits, warnings and
     `simulated` replaced); otherwise keep the analytic estimate and say why in one note. Returns
     the plan to use: `plan` itself, or the plan the search chooses again on the analytic model
@@ -194,14 +196,14 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
     python = python or _training_python()
 
     def judge(again) -> bool:
-        return _judge_simulated(again, request, True, python, progress)
+        return _judge_simulated(again, request, True, python, progress, cancel)
 
     def simulate_at(chosen, cutoff_len: int) -> dict | None:
         """The step of `chosen` at another length (the calibration's second point), or None."""
         config, _ = model_config(request.model)
         if config is None:
             return None
-        return simulate_cached(config, {**simulation_settings(chosen), "cutoff_len": cutoff_len}, python, progress)[0]
+        return simulate_cached(config, {**simulation_settings(chosen), "cutoff_len": cutoff_len}, python, progress, cancel)[0]
 
     half = half_length(plan.seq_len)
     simulable = (enabled and not simulation_off() and request.devices[0].is_gpu and cannot_simulate(plan) is None
@@ -209,14 +211,14 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The calibration's second step runs beside the first: each is one single-threaded process.
         early = pool.submit(simulate_at, plan, half) if replan and half and simulable else None
-        if not _judge_simulated(plan, request, enabled, python, progress) or not replan:
+        if not _judge_simulated(plan, request, enabled, python, progress, cancel) or not replan:
             return plan
         return search_again(plan, request, judge, lambda chosen, cutoff_len: (
             early.result() if early is not None and chosen is plan and cutoff_len == half
             else simulate_at(chosen, cutoff_len)))
 
 
-def _judge_simulated(plan, request, enabled: bool, python: Path | None, progress) -> bool:
+def _judge_simulated(plan, request, enabled: bool, python: Path | None, progress, cancel=None) -> bool:
     """Whether `plan` was judged on a simulated step (else its note says why not)."""
     started = time.perf_counter()
     why = None
@@ -237,12 +239,11 @@ def _judge_simulated(plan, request, enabled: bool, python: Path | None, progress
     if why is None:
         settings = simulation_settings(plan)
         assert config is not None  # found: why is None
-        answer, how = simulate_cached(config, settings, python, progress)
+        answer, how = simulate_cached(config, settings, python, progress, cancel)
         if answer is None:
             why = how
     if answer is None:
-        plan.simulated = {"peak_gib": None, "why_not": why}
-        plan.estimate.notes.append(f"memory: the analytic estimate, not simulated: {why}")
+        mark_not_simulated(plan, why)
         return False
     _judge(plan, request, answer, how, time.perf_counter() - started)
     return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import (
@@ -17,18 +18,30 @@ from textual.widgets import (
 )
 
 from tui.app.table import Table
+from tui.app.wizard.simulation import PlanSimulation
 from tui.app.wizard.state import Step
 from tui.app.wizard.widgets import BAR_COLOURS, MemoryBar
 from tui.app.wizard.wording import in_app_words
 from tui.common.text import yaml_spelling
 
 
-class PlanStep(Step):
+class PlanStep(PlanSimulation, Step):
+    # Escape cancels the plan's simulation (tui.app.wizard.simulation) while one runs.
+    BINDINGS = [Binding("escape", "cancel_simulation", "Cancel the simulation", show=False)]
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action == "cancel_simulation":
+            return self.simulating is not None
+        return super().check_action(action, parameters)
+
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Label("Recipe", classes="label")
             yield Select([], prompt="chosen from the dataset size", id="recipe")
         yield Static("", id="plan-verdict")
+        simulation = Static("", id="plan-simulation", classes="note")  # the simulated step's progress, then its answer
+        simulation.display = False
+        yield simulation
         yield MemoryBar(id="memory-bar")
         yield Static("", id="memory-legend", classes="note")
         with Horizontal(classes="row"):
@@ -93,6 +106,7 @@ class PlanStep(Step):
             self.query_one("#plan-verdict", Static).update("[yellow]choose a model first (step 2)[/yellow]")
             return
         self.query_one("#plan-verdict", Static).update("planning…")
+        self.stop_simulation()  # of a plan that is going
         self.make_plan(self.state.choices())
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
@@ -115,10 +129,13 @@ class PlanStep(Step):
         """A planner bug (tui.app.workers' one policy): said in the verdict too, where the plan would be."""
         if worker.group == "plan":
             self.query_one("#plan-verdict", Static).update(Text(sentence, style="red"))
+        elif worker.group == "simulate":
+            self.simulation_failed(sentence)
 
     def planned(self, choices: tuple, request, result) -> None:
         if self.state.planned(choices, request, result):
-            self.show(result)
+            self.show(result)  # at once; then judged on its simulated step, in the background
+            self.simulate(choices, request, result)
         else:  # the choices changed while it planned: plan them
             self.replan()
 

@@ -86,6 +86,14 @@ class WizardState:
         self.request, self.plan = request, plan
         return True
 
+    def simulated(self, choices: Choices, shown: Plan, plan: Plan) -> bool:
+        """Keep `plan`, the simulated answer for the plan `shown` of `choices`, unless the choices
+        changed (or another plan took its place) while it was simulated: a stale answer is dropped."""
+        if choices != self.choices() or self.plan is not shown:
+            return False
+        self.plan = plan
+        return True
+
     # --- step 1: hardware ------------------------------------------------------------------------
 
     def detected(self, detection: Detection) -> None:
