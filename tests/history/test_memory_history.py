@@ -158,3 +158,43 @@ def test_one_run_is_noted_and_the_verdict_stays_the_estimates(tmp_path):
                                "enough to judge by (2 are), so the verdict is the estimate's")
     assert not history["applied"] and history["corrected_gib"] is None
     assert not after["estimate"]["fits"] and any(w.startswith("does not fit") for w in after["warnings"])
+
+
+async def test_the_wizard_judges_the_plan_on_your_runs_too(tmp_path):
+    """The app's plan step applies the run history as `sft-tui plan` does: two runs at 0.8x turn the
+    verdict to fits, with the note; planned again, the note is there once."""
+    from textual.widgets import Input, Select
+
+    from tests.support.pilot import settle
+    from tui.app.main import SftTuiApp
+
+    runs_that_peaked_at(tmp_path, 0.8, 2)
+    app = SftTuiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        app.go_to("hardware")
+        await settle(app, pilot)
+        app.query_one("#hardware-profile", Select).value = "rtx3060-12g"
+        await settle(app, pilot)
+        app.state.overrides = {"cutoff_len": 2048, "disable_gradient_checkpointing": True,
+                               "per_device_train_batch_size": 24}
+        app.go_to("model")
+        await settle(app, pilot)
+        app.query_one("#model-input", Input).value = "qwen2.5-3b"
+        await settle(app, pilot)
+        app.go_to("dataset")
+        await settle(app, pilot)
+        app.query_one("#dataset-input", Input).value = str(DATA)
+        app.query_one("#dataset-input", Input).focus()
+        await pilot.press("enter")
+        await settle(app, pilot)
+        app.go_to("plan")
+        await settle(app, pilot)
+        plan = app.state.plan
+        assert plan is not None and plan.memory_history is not None, app.state
+        assert plan.memory_history["applied"] and plan.fits
+        assert sum(n.startswith("your 2 runs of this model") for n in plan.estimate.notes) == 1
+        from tui.plan.calibrated import apply_history
+
+        apply_history(plan, app.state.request)  # judged again, as after its simulated step
+        assert sum(n.startswith("your 2 runs of this model") for n in plan.estimate.notes) == 1

@@ -76,6 +76,8 @@ def correct_memory(plan, cal: dict, device: str) -> None:
     breakdown and the settings stay as the planner chose them; `estimate.history` in the JSON says all of it."""
     from tui.plan.values import SAFETY_MARGIN
 
+    if plan.memory_history is not None and plan.memory_history["text"] in plan.estimate.notes:
+        plan.estimate.notes.remove(plan.memory_history["text"])  # judged again (its simulated step came): one note
     n, ratio, estimated = cal["runs"], cal["ratio"], plan.estimate.per_device_gib
     runs = f"your {n} run{'s' if n != 1 else ''}"
     of = "of this model" if cal["same_model"] == n else "like this one"
@@ -112,7 +114,8 @@ def correct_memory(plan, cal: dict, device: str) -> None:
 
 def apply_history(plan, request, enabled: bool = True):
     """The plan with its time estimate calibrated, and its memory judged, from the run history, when enabled
-    and the history has runs like it."""
+    and the history has runs like it. Applied again to the same plan (the wizard's, once its simulated step
+    answers) it calibrates the time once and judges the memory anew, with one note."""
     if not enabled or not request.devices:
         return plan
     alike = alike_of(plan, request)
@@ -122,10 +125,14 @@ def apply_history(plan, request, enabled: bool = True):
         memory = memory_calibration(alike, source=source)
     except HistoryProblem:
         return plan
-    if cal is not None:
+    if cal is not None and plan.time_estimate.calibration is None:  # once: a plan judged again keeps it
         calibrated = calibrated_time(plan.time_estimate, cal, alike.device)
         if calibrated is not None:
             plan.time_estimate = calibrated
     if memory is not None:
         correct_memory(plan, memory, alike.device)
+    elif plan.memory_history is not None:  # judged before from runs of the other source: not this estimate's
+        if plan.memory_history["text"] in plan.estimate.notes:
+            plan.estimate.notes.remove(plan.memory_history["text"])
+        plan.memory_history = None
     return plan

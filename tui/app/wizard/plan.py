@@ -111,6 +111,7 @@ class PlanStep(PlanSimulation, Step):
 
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     def make_plan(self, choices: tuple) -> None:
+        from tui.plan.calibrated import apply_history
         from tui.plan.planner import plan
         from tui.plan.requests import RequestError, build_request
 
@@ -118,7 +119,8 @@ class PlanStep(PlanSimulation, Step):
         try:
             request, _ = build_request(s.hardware, s.model, None, s.recipe, dict(s.overrides), report=s.report,
                                        devices=s.devices(), host_ram_gib=s.host_ram_gib())
-            result = plan(request)
+            # the time and the memory verdict from your own runs like it (the run history), as `sft-tui plan`
+            result = apply_history(plan(request), request)
         except (RequestError, ValueError) as err:
             self.app.call_from_thread(self.query_one("#plan-verdict", Static).update,
                                       Text(in_app_words(str(err)), style="red"))

@@ -79,6 +79,7 @@ class PlanSimulation(WorkerErrors):
     @work(thread=True, exclusive=True, group="simulate", exit_on_error=False)
     def simulation_worker(self, run: Simulating, request, base) -> None:
         from tui.plan.simulate_process import SimulationCancelled
+        from tui.plan.calibrated import apply_history
         from tui.plan.simulated import apply_simulation
 
         name = request.model.name
@@ -88,7 +89,8 @@ class PlanSimulation(WorkerErrors):
                 self.app.call_from_thread(self._progress, run, text.replace("of the model", f"of {name}", 1))
 
         try:
-            result = apply_simulation(base, request, progress=progress, cancel=run.cancel)
+            # judged on its simulated step, then on your runs like it again (their simulated figures)
+            result = apply_history(apply_simulation(base, request, progress=progress, cancel=run.cancel), request)
         except SimulationCancelled:
             return
         if not run.cancel.is_set():
