@@ -12,11 +12,13 @@ import subprocess
 import threading
 import time
 
+from tui.common.errors import SftTuiError
+
 POLL_S = 0.2  # how often a running simulation looks at its cancel event
 NOT_SIMULATED_NOTE = "memory: the analytic estimate, not simulated: "
 
 
-class SimulationCancelled(Exception):
+class SimulationCancelled(SftTuiError):
     """The simulation was cancelled (its subprocess is killed): there is no answer."""
 
 
