@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -28,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from memory_simulated import CONFIGS, ROWS, SCRIPT, label, settings_of  # noqa: E402
+from memory_simulated import ROWS, label, model_folder, next_answer, settings_of, start_simulations  # noqa: E402
 
 from tui.common.profiles import load_profiles  # noqa: E402
 from tui.plan.memory import GIB  # noqa: E402
@@ -50,26 +48,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sft-tui-bench-reserve-") as tmp:
         requests = []
         for i, (model, method, extra, batch, tokens) in enumerate(rows):
-            folder = Path(tmp) / f"{i}-{model}"
-            folder.mkdir()
-            config = {"dtype": "bfloat16", **(CONFIGS.get(model) or profiles[model]["architecture"])}
-            (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
-            requests.append({"model": str(folder), "settings": settings_of(method, extra, batch, tokens)})
-        proc = subprocess.Popen([args.python, str(SCRIPT), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        proc.stdin.write(json.dumps(requests))
-        proc.stdin.close()
+            folder = model_folder(tmp, i, model, profiles)
+            requests.append({"model": folder, "settings": settings_of(method, extra, batch, tokens)})
+        proc = start_simulations(args.python, requests)
         header = (f"{'model':<16} {'method':<34} {'bs x L':>9} {'alloc':>7} {'default':>8} {'+%':>6} {'/act':>6} "
                   f"{'expand':>8} {'+%':>6} {'/act':>6}")
         print(header)
         print("-" * len(header))
         for (model, method, extra, batch, tokens), request in zip(rows, requests, strict=True):
-            line = ""
-            while not line.startswith("{"):
-                line = proc.stdout.readline()
-                if not line:
-                    break
-            answer = json.loads(line) if line else {"error": "the simulation process ended"}
+            answer = next_answer(proc)
             name = label(method, extra, request["settings"])
             if "error" in answer or "reserved_peak_bytes" not in answer:
                 print(f"{model:<16} {name:<34} {batch:>4}x{tokens:<4} error: {answer.get('error', '?')[:70]}", flush=True)

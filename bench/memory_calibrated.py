@@ -14,10 +14,7 @@ each model's error there against the simulation (context left out of all three).
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from memory_simulated import CONFIGS, ROWS, SCRIPT, architecture, label, settings_of  # noqa: E402
+from memory_simulated import ROWS, architecture, label, model_folder, next_answer, settings_of, start_simulations  # noqa: E402
 
 from tui.common.profiles import load_profiles  # noqa: E402
 from tui.plan.memory import GIB, TrainingShape, estimate  # noqa: E402
@@ -60,28 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sft-tui-bench-cal-") as tmp:
         requests = []
         for i, (model, method, extra, batch, tokens) in enumerate(rows):
-            folder = Path(tmp) / f"{i}-{model}"
-            folder.mkdir()
-            config = {"dtype": "bfloat16", **(CONFIGS.get(model) or profiles[model]["architecture"])}
-            (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+            folder = model_folder(tmp, i, model, profiles)
             for b, t in ((batch, tokens), (batch, half_length(tokens)), (2 * batch, tokens)):
-                requests.append({"model": str(folder), "settings": settings_of(method, extra, b, t)})
-        proc = subprocess.Popen([args.python, str(SCRIPT), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        proc.stdin.write(json.dumps(requests))
-        proc.stdin.close()
+                requests.append({"model": folder, "settings": settings_of(method, extra, b, t)})
+        proc = start_simulations(args.python, requests)
         header = f"{'model':<16} {'method':<34} {'bs x L':>9} {'-> 2bs':>7} {'sim':>7} {'analytic':>9} {'calibrated':>10}  how"
         print(header)
         print("-" * len(header))
         for model, method, extra, batch, tokens in rows:
-            answers = []
-            for _ in range(3):
-                line = ""
-                while not line.startswith("{"):
-                    line = proc.stdout.readline()
-                    if not line:
-                        break
-                answers.append(json.loads(line) if line else {"error": "the simulation process ended"})
+            answers = [next_answer(proc) for _ in range(3)]
             s = settings_of(method, extra, batch, tokens)
             name = label(method, extra, s)
             if any("error" in a for a in answers):

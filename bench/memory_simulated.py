@@ -147,6 +147,36 @@ def label(method: str, extra: dict, s: dict) -> str:
     return " ".join(parts)
 
 
+def model_folder(tmp: str, i: int, model: str, profiles: dict) -> str:
+    """A folder holding the row's config.json (CONFIGS' or the profile's architecture, bf16)."""
+    folder = Path(tmp) / f"{i}-{model}"
+    folder.mkdir()
+    config = {"dtype": "bfloat16", **(CONFIGS.get(model) or profiles[model]["architecture"])}
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    return str(folder)
+
+
+def start_simulations(python: str, requests: list[dict]) -> subprocess.Popen:
+    """One simulate_step.py process for all the requests: its answers come a line each, in order."""
+    proc = subprocess.Popen([python, str(SCRIPT), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(requests))
+    proc.stdin.close()
+    return proc
+
+
+def next_answer(proc: subprocess.Popen) -> dict:
+    """The next request's answer (its JSON line), or an error once the process has ended."""
+    assert proc.stdout is not None
+    line = ""
+    while not line.startswith("{"):
+        line = proc.stdout.readline()
+        if not line:
+            return {"error": "the simulation process ended"}
+    return json.loads(line)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="rows whose model name and setting (e.g. 'qlora4') contain this")
@@ -160,27 +190,16 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sft-tui-bench-sim-") as tmp:
         requests = []
         for i, (model, method, extra, batch, tokens) in enumerate(rows):
-            folder = Path(tmp) / f"{i}-{model}"
-            folder.mkdir()
-            config = {"dtype": "bfloat16", **(CONFIGS.get(model) or profiles[model]["architecture"])}
-            (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
-            requests.append({"model": str(folder), "settings": settings_of(method, extra, batch, tokens)})
-        proc = subprocess.Popen([args.python, str(SCRIPT), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-        proc.stdin.write(json.dumps(requests))
-        proc.stdin.close()
+            folder = model_folder(tmp, i, model, profiles)
+            requests.append({"model": folder, "settings": settings_of(method, extra, batch, tokens)})
+        proc = start_simulations(args.python, requests)
         header = (f"{'model':<16} {'method':<38} {'bs x L':>9} {'attn':>6} {'analytic':>9} {'simulated':>9} "
                   f"{'diff':>7} {'phase':>9} {'s':>6}")
         print(header)
         print("-" * len(header))
         results, errors = [], []
         for (model, method, extra, batch, tokens), request in zip(rows, requests, strict=True):
-            line = ""
-            while not line.startswith("{"):
-                line = proc.stdout.readline()
-                if not line:
-                    break
-            answer = json.loads(line) if line else {"error": "the simulation process ended"}
+            answer = next_answer(proc)
             s = request["settings"]
             name = label(method, extra, s)
             if "error" in answer:

@@ -69,6 +69,13 @@ MIN_RUNS_TO_CORRECT = 2  # one run notes its ratio; from two on, the verdict is 
 MEMORY_WARNINGS = ("does not fit:", "tight:")
 
 
+def _drop_memory_judgement(plan) -> None:
+    """Forget a memory judgement from the history made earlier on this plan, and its note."""
+    if plan.memory_history is not None and plan.memory_history["text"] in plan.estimate.notes:
+        plan.estimate.notes.remove(plan.memory_history["text"])
+    plan.memory_history = None
+
+
 def correct_memory(plan, cal: dict, device: str) -> None:
     """The memory verdict from what this device's runs peaked at against their estimates (tui.history.calibration):
     the note always; from MIN_RUNS_TO_CORRECT runs on, fits / tight / does not fit judged on the estimate times
@@ -76,8 +83,7 @@ def correct_memory(plan, cal: dict, device: str) -> None:
     breakdown and the settings stay as the planner chose them; `estimate.history` in the JSON says all of it."""
     from tui.plan.values import SAFETY_MARGIN
 
-    if plan.memory_history is not None and plan.memory_history["text"] in plan.estimate.notes:
-        plan.estimate.notes.remove(plan.memory_history["text"])  # judged again (its simulated step came): one note
+    _drop_memory_judgement(plan)  # judged again (its simulated step came): one note
     n, ratio, estimated = cal["runs"], cal["ratio"], plan.estimate.per_device_gib
     runs = f"your {n} run{'s' if n != 1 else ''}"
     of = "of this model" if cal["same_model"] == n else "like this one"
@@ -131,8 +137,6 @@ def apply_history(plan, request, enabled: bool = True):
             plan.time_estimate = calibrated
     if memory is not None:
         correct_memory(plan, memory, alike.device)
-    elif plan.memory_history is not None:  # judged before from runs of the other source: not this estimate's
-        if plan.memory_history["text"] in plan.estimate.notes:
-            plan.estimate.notes.remove(plan.memory_history["text"])
-        plan.memory_history = None
+    else:  # a judgement before from runs of the other source is not this estimate's
+        _drop_memory_judgement(plan)
     return plan

@@ -14,8 +14,7 @@ context alone. S_fixed is what the simulation counts as weights, trainable param
 and optimizer state at its peak. The fit needs both peaks in backward, which the analytic terms
 describe; a peak in forward (before any gradient) or in the optimizer step gives one ratio, which
 the search uses only to make a plan that does not fit smaller (tui/plan/simulated_search.py).
-The search then
-runs again on the calibrated model (TrainingShape.calibration scales the terms); a plan of
+The search then runs again on the calibrated model (TrainingShape.calibration scales the terms); a plan of
 another shape is simulated at exactly its shape and taken only where its own step fits. Where the
 two points cannot tell the parts apart (a peak in the optimizer step does not grow with the
 tokens), or a factor falls outside BOUNDS, one ratio S(L) / (F + D(L)) scales both.
@@ -82,7 +81,3 @@ def half_length(tokens: int) -> int | None:
     """The second point's length: half, on a multiple of 8; None when too short to tell a slope."""
     half = (tokens // 2) // 8 * 8
     return half if half >= MIN_HALF_TOKENS else None
-
-
-def calibrated_shape(shape, calibration: Calibration | None):
-    return replace(shape, calibration=None if calibration is None else calibration.factors())

@@ -206,8 +206,7 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
         return simulate_cached(config, {**simulation_settings(chosen), "cutoff_len": cutoff_len}, python, progress, cancel)[0]
 
     half = half_length(plan.seq_len)
-    simulable = (enabled and not simulation_off() and request.devices[0].is_gpu and cannot_simulate(plan) is None
-                 and python is not None)
+    simulable = _why_not_simulated(plan, request, enabled) is None and python is not None
     with ThreadPoolExecutor(max_workers=1) as pool:
         # The calibration's second step runs beside the first: each is one single-threaded process.
         early = pool.submit(simulate_at, plan, half) if replan and half and simulable else None
@@ -218,18 +217,21 @@ def apply_simulation(plan, request, enabled: bool = True, python: Path | None = 
             else simulate_at(chosen, cutoff_len)))
 
 
+def _why_not_simulated(plan, request, enabled: bool) -> str | None:
+    """Why `plan` is not to be simulated, before its model is looked at; None: it is."""
+    if not enabled:
+        return "--no-simulate"
+    if simulation_off():
+        return "the simulation is off (SFT_TUI_SIMULATE=0)"
+    if not request.devices[0].is_gpu:
+        return "planned for the CPU, whose RAM the analytic estimate already covers"
+    return cannot_simulate(plan)
+
+
 def _judge_simulated(plan, request, enabled: bool, python: Path | None, progress, cancel=None) -> bool:
     """Whether `plan` was judged on a simulated step (else its note says why not)."""
     started = time.perf_counter()
-    why = None
-    if not enabled:
-        why = "--no-simulate"
-    elif simulation_off():
-        why = "the simulation is off (SFT_TUI_SIMULATE=0)"
-    elif not request.devices[0].is_gpu:
-        why = "planned for the CPU, whose RAM the analytic estimate already covers"
-    else:
-        why = cannot_simulate(plan)
+    why = _why_not_simulated(plan, request, enabled)
     config = None
     if why is None:
         config, where = model_config(request.model)
